@@ -1,0 +1,16 @@
+"""archc: a compiler from YAML network specs to PyTorch and Keras models.
+
+    >>> import archc
+    >>> archc.summarize("resnet50").params
+    25557032
+"""
+
+from archc.api import build_graph, load, summarize
+from archc.errors import Diagnostic, Position, SpecError
+from archc.ir.graph import Graph
+from archc.passes.cost import Summary
+from archc.spec.parse import Spec, parse
+
+__all__ = ["Diagnostic", "Graph", "Position", "Spec", "SpecError", "Summary", "build_graph", "load", "parse",
+           "summarize"]
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from archc.cli import run
+
+run()

@@ -1,0 +1,53 @@
+"""The public Python API: parse, build_graph, summarize, load."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archc.ir.graph import Graph
+from archc.passes.cost import Summary, summarize_graph
+from archc.spec.parse import Spec, parse
+
+
+def build_graph(spec: Any, strict: bool = True, **params: Any) -> Graph:
+    """Expand a spec (anything ``parse`` accepts) into the graph IR, with shapes and costs inferred.
+
+    With ``strict=False`` a spec with errors still gives the graph of its valid part; the problems are in
+    ``graph.diagnostics`` and failing nodes carry an ``error`` message.
+    """
+    from archc.spec.expand import expand
+
+    if not isinstance(spec, Spec) or params:
+        spec = parse(spec, **params)
+    return expand(spec.tree, spec.model, strict=strict)
+
+
+def summarize(spec: Any, batch_size: int = 1, depth: int = 0, **params: Any) -> Summary:
+    """Per-node output shape, parameters and MACs, and exact totals, for a spec or a built Graph."""
+    graph = spec if isinstance(spec, Graph) else build_graph(spec, **params)
+    return summarize_graph(graph, batch_size=batch_size, depth=depth)
+
+
+BACKENDS = {"torch": "archc.backends.torch", "keras": "archc.backends.keras"}
+
+
+def backend_module(name: str) -> Any:
+    """Import a backend lazily; the core never imports torch or tensorflow itself."""
+    import importlib
+
+    from archc.errors import SpecError, did_you_mean
+
+    if name not in BACKENDS:
+        raise SpecError(f"unknown backend '{name}' ({did_you_mean(name, list(BACKENDS)) or 'known: ' + ', '.join(BACKENDS)})")
+    return importlib.import_module(BACKENDS[name])
+
+
+def load(spec: Any, backend: str = "torch", seed: int | None = None, **params: Any) -> Any:
+    """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
+
+    ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``.
+    Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
+    """
+    parsed = parse(spec, **params) if not isinstance(spec, Spec) or params else spec
+    graph = build_graph(parsed)
+    return backend_module(backend).build_model(graph, seed=seed)

@@ -1,0 +1,186 @@
+"""The ``archc`` command line: a thin layer that maps arguments to archc calls and prints the results.
+
+Spec mistakes print located diagnostics and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from archc.errors import SpecError
+
+EPILOG = """examples:
+  archc validate specs/resnet50.yaml
+  archc summary densenet121 --set num_classes=10
+  archc compile specs/densenet121.yaml --backend torch -o densenet121.pt2
+  archc render resnet18 --set layers=[1,1,1,1]
+  archc list
+"""
+
+
+class UsageError(Exception):
+    """A mistake on the command line (not in a spec): message to stderr, exit status 2."""
+
+
+def _add_spec(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="a spec file, or the name of a zoo spec (see `archc list`)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a parameter (repeatable); VALUE is read as YAML: --set layers=[2,2,2,2]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archc", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description="Compile YAML network specs to PyTorch and Keras models.",
+                                     epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"archc {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("validate", "check a spec and report every problem with its position",
+                "archc validate specs/my_net.yaml")
+    _add_spec(p)
+    p = command("summary", "print shapes, parameters and MACs per node, and exact totals",
+                "archc summary resnet50 --depth 2 --batch-size 32")
+    _add_spec(p)
+    p.add_argument("--depth", type=int, default=0, help="group rows by the first N levels of their names (0: all)")
+    p.add_argument("--batch-size", type=int, default=1, help="batch size for the activation-memory estimate")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p = command("render", "print the fully expanded spec (one item per node; itself a valid spec)",
+                "archc render resnet18 > resnet18_flat.yaml")
+    _add_spec(p)
+    p.add_argument("--resolved", action="store_true",
+                   help="print the spec after extends and --set only, before templates and repeats are expanded")
+    command("list", "list the zoo specs", "archc list")
+    command("schema", "print the JSON Schema of the spec format (for editor completion)",
+            "archc schema > archc.schema.json")
+    p = command("compile", "validate, summarize and write a runnable model file",
+                "archc compile specs/densenet121.yaml --backend torch -o densenet121.pt2")
+    _add_spec(p)
+    p.add_argument("--backend", default="torch", help="torch (a torch.export .pt2 program) or keras (.keras)")
+    p.add_argument("-o", "--output", help="model file to write (default: NAME.pt2 / NAME.keras in this folder)")
+    p.add_argument("--emit-source", metavar="FILE.py", help="torch: also write a standalone PyTorch module file")
+    p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    return parser
+
+
+def _version() -> str:
+    from archc import __version__
+
+    return __version__
+
+
+def _check_writable(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    if not path.parent.exists():
+        raise UsageError(f"folder {path.parent} does not exist")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import archc
+
+    graph = archc.build_graph(archc.parse(args.spec, args.overrides))
+    print(f"{graph.graph['name']}: ok ({len(graph) - 1} nodes)")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    import archc
+    from archc.report import print_summary
+
+    summary = archc.summarize(archc.parse(args.spec, args.overrides), batch_size=args.batch_size, depth=args.depth)
+    if args.json:
+        data = {"name": summary.name, **summary.totals(),
+                "rows": [{"name": r.name, "op": r.op, "shape": r.shape, "params": r.params, "macs": r.macs}
+                         for r in summary.rows]}
+        print(json.dumps(data, indent=1))
+    else:
+        print_summary(summary)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import yaml
+
+    import archc
+    from archc.render import render_graph
+
+    spec = archc.parse(args.spec, args.overrides)
+    data = spec.to_data() if args.resolved else render_graph(archc.build_graph(spec), spec)
+    print(yaml.safe_dump(data, sort_keys=False, width=120), end="")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from archc.report import print_zoo
+
+    print_zoo()
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from archc.schema import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=1))
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import archc
+    from archc.api import backend_module
+    from archc.report import print_summary
+
+    spec = archc.parse(args.spec, args.overrides)
+    graph = archc.build_graph(spec)
+    print_summary(archc.summarize(graph), rows=False)
+    backend = backend_module(args.backend)
+    output = Path(args.output or f"{spec.name}{backend.DEFAULT_SUFFIX}")
+    _check_writable(output, args.force)
+    if args.emit_source:
+        _check_writable(Path(args.emit_source), args.force)
+    model = backend.build_model(graph, seed=args.seed)
+    backend.save(model, graph, output)
+    print(f"wrote {output}")
+    if args.emit_source:
+        if not hasattr(backend, "emit_source"):
+            raise UsageError(f"--emit-source is not available for the {args.backend} backend")
+        Path(args.emit_source).write_text(backend.emit_source(graph), encoding="utf-8")
+        print(f"wrote {args.emit_source}")
+    return 0
+
+
+COMMANDS = {"validate": cmd_validate, "summary": cmd_summary, "render": cmd_render, "list": cmd_list,
+            "schema": cmd_schema, "compile": cmd_compile}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except SpecError as exc:
+        print(exc.format(), file=sys.stderr)
+        count = len(exc.diagnostics)
+        print(f"{count} error{'s' if count != 1 else ''}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"archc: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(argv: Any = None) -> None:
+    sys.exit(main(argv))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,62 @@
+"""The IR: a networkx DiGraph with one node per primitive op, keyed by stable hierarchical names.
+
+Node data: ``op`` (op name), ``attrs`` (the validated OpSpec, None where validation failed), ``inputs`` (input node
+names in port order — authoritative, since an op may read the same tensor twice), ``shape`` (logical output shape,
+None when unknown after an error), ``params`` / ``buffers`` / ``macs``, ``pos`` (source Position), ``path`` (spec
+path), ``auto_name`` (True when archc chose the name) and ``error`` (a message, on nodes that failed).
+Nodes are inserted in a topological order, which ``Graph.order()`` returns, so every pass is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import networkx as nx
+
+from archc.errors import Diagnostic
+
+
+class Graph(nx.DiGraph):
+    """An archc network. ``graph.graph`` holds ``name``, ``input``, ``output`` and ``diagnostics``."""
+
+    @property
+    def name_(self) -> str:
+        return self.graph.get("name", "")
+
+    @property
+    def input_node(self) -> str:
+        return self.graph["input"]
+
+    @property
+    def output_node(self) -> str:
+        return self.graph["output"]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.graph.setdefault("diagnostics", [])
+
+    def order(self) -> list[str]:
+        """Nodes in deterministic topological order (the order of expansion)."""
+        return list(self.nodes)
+
+    def op_nodes(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(name, data) for every node except the input, in order."""
+        for name, data in self.nodes(data=True):
+            if data["op"] != "input":
+                yield name, data
+
+    def total(self, key: str) -> int:
+        return sum(data.get(key) or 0 for _, data in self.nodes(data=True))
+
+    @property
+    def num_params(self) -> int:
+        return self.total("params")
+
+    @property
+    def num_buffers(self) -> int:
+        return self.total("buffers")
+
+    @property
+    def num_macs(self) -> int:
+        return self.total("macs")

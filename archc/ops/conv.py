@@ -1,0 +1,120 @@
+"""Weight-bearing ops: conv and linear."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from archc.ops.registry import OpSpec, Shape, ShapeError, expect_rank, pair, register_op
+
+#: Weight initialisation schemes; defaults reproduce the reference implementations (documented in docs/spec-format.md).
+WeightInit = Literal[
+    "torch_default",  # kaiming_uniform(a=sqrt(5)), what nn.Conv2d / nn.Linear do on construction
+    "kaiming_normal",  # fan_in, gain sqrt(2): torchvision DenseNet
+    "kaiming_normal_fan_out",  # fan_out, gain sqrt(2): torchvision ResNet
+    "kaiming_uniform",
+    "xavier_uniform",
+    "xavier_normal",
+    "zeros",
+]
+BiasInit = Literal["torch_default", "zeros"] | float
+IntPair = PositiveInt | tuple[PositiveInt, PositiveInt]
+NonNegPair = int | tuple[int, int]
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@register_op("conv")
+class Conv(OpSpec):
+    """2-D convolution. ``padding`` defaults to ``dilation * (kernel - 1) // 2`` ("same" for odd kernels)."""
+
+    summary = "2-D convolution over [C, H, W]"
+    out: PositiveInt
+    kernel: IntPair
+    stride: IntPair = 1
+    padding: NonNegPair | Literal["same"] | None = None
+    dilation: IntPair = 1
+    groups: PositiveInt = 1
+    bias: bool = True
+    init: WeightInit = "torch_default"
+    bias_init: BiasInit = "torch_default"
+
+    @model_validator(mode="after")
+    def _check(self) -> Conv:
+        if self.out % self.groups:
+            raise ValueError(f"out ({self.out}) must be divisible by groups ({self.groups})")
+        if isinstance(self.padding, int) and self.padding < 0:
+            raise ValueError("padding must be >= 0")
+        if isinstance(self.padding, tuple) and min(self.padding) < 0:
+            raise ValueError("padding must be >= 0")
+        return self
+
+    @property
+    def kernel_hw(self) -> tuple[int, int]:
+        return pair(self.kernel)
+
+    @property
+    def stride_hw(self) -> tuple[int, int]:
+        return pair(self.stride)
+
+    @property
+    def dilation_hw(self) -> tuple[int, int]:
+        return pair(self.dilation)
+
+    @property
+    def padding_hw(self) -> tuple[int, int]:
+        if self.padding is None or self.padding == "same":
+            (kh, kw), (dh, dw) = self.kernel_hw, self.dilation_hw
+            return dh * (kh - 1) // 2, dw * (kw - 1) // 2
+        return pair(self.padding)
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        expect_rank(shape, (3,), "conv")
+        channels, height, width = shape
+        if channels % self.groups:
+            raise ShapeError(f"conv with groups={self.groups} needs input channels divisible by {self.groups}, "
+                             f"got {channels}")
+        dims = []
+        for size, k, s, p, d, axis in zip((height, width), self.kernel_hw, self.stride_hw, self.padding_hw,
+                                          self.dilation_hw, ("height", "width")):
+            out = conv_output_size(size, k, s, p, d)
+            if out < 1:
+                raise ShapeError(f"conv kernel {k} (dilation {d}, padding {p}) does not fit input {axis} {size}",
+                                 hint="use a smaller kernel or more padding, or fewer downsampling steps before it")
+            dims.append(out)
+        return (self.out, *dims)
+
+    def count_params(self, inputs: list[Shape], output: Shape) -> int:
+        kh, kw = self.kernel_hw
+        return self.out * (inputs[0][0] // self.groups) * kh * kw + (self.out if self.bias else 0)
+
+    def count_macs(self, inputs: list[Shape], output: Shape) -> int:
+        kh, kw = self.kernel_hw
+        return output[0] * output[1] * output[2] * (inputs[0][0] // self.groups) * kh * kw
+
+
+@register_op("linear")
+class Linear(OpSpec):
+    """Fully connected layer over [features]."""
+
+    summary = "fully connected layer over [features]"
+    out: PositiveInt
+    bias: bool = True
+    init: WeightInit = "torch_default"
+    bias_init: BiasInit = "torch_default"
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        expect_rank(inputs[0], (1,), "linear")
+        return (self.out,)
+
+    def count_params(self, inputs: list[Shape], output: Shape) -> int:
+        return inputs[0][0] * self.out + (self.out if self.bias else 0)
+
+    def count_macs(self, inputs: list[Shape], output: Shape) -> int:
+        return inputs[0][0] * self.out
+
+

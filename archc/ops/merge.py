@@ -1,0 +1,100 @@
+"""Shape plumbing and merges: flatten, identity, add, sub, mul, concat, channel_pad."""
+
+from __future__ import annotations
+
+from pydantic import PositiveInt
+
+from archc.ops.conv import IntPair
+from archc.ops.registry import OpSpec, Shape, ShapeError, expect_rank, numel, pair, register_op
+
+
+@register_op("identity")
+class Identity(OpSpec):
+    summary = "passes its input through"
+
+
+@register_op("flatten")
+class Flatten(OpSpec):
+    summary = "[C, H, W] -> [C*H*W] (channel-major, as torch)"
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        return (numel(inputs[0]),)
+
+
+def _broadcast(shapes: list[Shape], verb: str) -> Shape:
+    """Shapes must agree, except that a [C, 1, 1] operand broadcasts over H and W (for gates such as SE)."""
+    out = shapes[0]
+    for other in shapes[1:]:
+        if other == out:
+            continue
+        if len(other) == len(out) and all(a == b or a == 1 or b == 1 for a, b in zip(out, other)):
+            out = tuple(max(a, b) for a, b in zip(out, other))
+            continue
+        raise ShapeError(f"cannot {verb} {list(other)} and {list(out)}: shapes differ",
+                         hint="give the residual a projection shortcut, or make both branches end at the same shape")
+    return out
+
+
+@register_op("add")
+class Add(OpSpec):
+    summary = "element-wise sum of two or more inputs"
+    arity = None
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        return _broadcast(inputs, "add")
+
+
+@register_op("mul")
+class Mul(OpSpec):
+    summary = "element-wise product of two or more inputs ([C, 1, 1] broadcasts)"
+    arity = None
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        return _broadcast(inputs, "multiply")
+
+
+@register_op("sub")
+class Sub(OpSpec):
+    summary = "first input minus second"
+    arity = 2
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        return _broadcast(inputs, "subtract")
+
+
+@register_op("concat")
+class Concat(OpSpec):
+    summary = "concatenation along channels / features"
+    arity = None
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        first = inputs[0]
+        for other in inputs[1:]:
+            if len(other) != len(first) or other[1:] != first[1:]:
+                raise ShapeError(f"cannot concatenate {list(other)} with {list(first)}: only the channel axis may differ",
+                                 hint="downsample both branches to the same height and width")
+        return (sum(shape[0] for shape in inputs), *first[1:])
+
+
+@register_op("channel_pad")
+class ChannelPad(OpSpec):
+    """Parameter-free shortcut of He et al. 2015 ("option A"): subsample by ``stride``, zero-pad channels to ``out``."""
+
+    summary = "strided subsample plus zero channels (ResNet option A shortcut)"
+    out: PositiveInt
+    stride: IntPair = 1
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        expect_rank(shape, (3,), "channel_pad")
+        if self.out < shape[0]:
+            raise ShapeError(f"channel_pad cannot shrink {shape[0]} channels to {self.out}",
+                             hint="use a projection shortcut to reduce channels")
+        sh, sw = pair(self.stride)
+        return (self.out, -(-shape[1] // sh), -(-shape[2] // sw))
+
+    def pad_before_after(self, in_channels: int) -> tuple[int, int]:
+        extra = self.out - in_channels
+        return extra // 2, extra - extra // 2
+
+

@@ -1,0 +1,24 @@
+"""``archc render``: the graph written back as a flat spec — one item per node, every attribute explicit, inputs
+wired with ``from:``. It is a valid spec itself and builds the same graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archc.ir.graph import Graph
+from archc.spec.parse import Spec
+
+
+def render_graph(graph: Graph, spec: Spec) -> dict[str, Any]:
+    network = []
+    previous = graph.input_node
+    for name, data in graph.op_nodes():
+        attrs = data["attrs"].model_dump(mode="json") if data["attrs"] is not None else {}
+        item: dict[str, Any] = {"name": name, data["op"]: attrs}
+        if data["inputs"] != [previous]:
+            item["from"] = data["inputs"] if len(data["inputs"]) != 1 else data["inputs"][0]
+        network.append(item)
+        previous = name
+    input_shape = graph.nodes[graph.input_node]["shape"]
+    return {"archc": 1, "name": spec.name, "description": f"{spec.name}, fully expanded by archc render",
+            "input": {"shape": list(input_shape or []), "name": graph.input_node}, "network": network}

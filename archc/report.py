@@ -1,0 +1,67 @@
+"""Human-readable output of the CLI (rich tables)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from archc.passes.cost import Summary
+
+
+def human(number: float, unit: str = "") -> str:
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(number) >= scale:
+            return f"{number / scale:.3f} {suffix}{unit}"
+    return f"{number:g} {unit}".rstrip()
+
+
+def mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.1f} MiB"
+
+
+def print_summary(summary: Summary, rows: bool = True, console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    if rows:
+        table = Table(title=f"{summary.name}: input {list(summary.input_shape or [])}", title_justify="left")
+        table.add_column("node")
+        table.add_column("op")
+        table.add_column("output shape")
+        table.add_column("params", justify="right")
+        table.add_column("MACs", justify="right")
+        for row in summary.rows:
+            shape = "?" if row.shape is None else str(list(row.shape))
+            table.add_row(row.name, row.op, shape, f"{row.params:,}" if row.params else "",
+                          f"{row.macs:,}" if row.macs else "")
+        console.print(table)
+    totals = Table(show_header=False, box=None, title=f"{summary.name} totals", title_justify="left")
+    totals.add_column(justify="left")
+    totals.add_column(justify="right")
+    totals.add_row("output shape", str(list(summary.output_shape or [])))
+    totals.add_row("nodes", f"{summary.nodes:,}")
+    totals.add_row("trainable parameters", f"{summary.params:,}")
+    totals.add_row("BatchNorm running statistics", f"{summary.buffers:,}")
+    totals.add_row("MACs (multiply-accumulates)", f"{summary.macs:,} ({human(summary.macs)})")
+    totals.add_row("FLOPs (= 2 x MACs)", f"{summary.flops:,} ({human(summary.flops)})")
+    totals.add_row(f"activations, batch {summary.batch_size}, float32", mib(summary.activation_bytes))
+    totals.add_row("weights, float32", mib((summary.params + summary.buffers) * 4))
+    console.print(totals)
+
+
+def print_zoo(console: Console | None = None) -> None:
+    import archc
+    from archc.errors import SpecError
+    from archc.zoo import zoo_names
+
+    console = console or Console(highlight=False)
+    table = Table(title="archc zoo", title_justify="left")
+    for column, justify in (("name", "left"), ("params", "right"), ("GMACs", "right"), ("description", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name in zoo_names():
+        try:
+            spec = archc.parse(name)
+            summary = archc.summarize(spec)
+            description = spec.model.description.split(". ")[0]
+            table.add_row(name, f"{summary.params:,}", f"{summary.macs / 1e9:.3f}", description)
+        except SpecError as exc:
+            table.add_row(name, "error", "", exc.diagnostics[0].message)
+    console.print(table)

@@ -1,0 +1,125 @@
+"""Spec sources (path, zoo name, YAML text, dict) -> a resolved, validated ``Spec``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from archc.errors import Diagnostic, Position, SpecError, did_you_mean
+from archc.spec.loader import LMap, load_file, load_text
+from archc.spec.model import FORMAT_VERSION, SpecModel
+from archc.spec.resolve import apply_overrides, parse_override, resolve_extends
+from archc.spec.validation import diagnostics_from_validation
+
+
+@dataclass
+class Spec:
+    """A spec after ``extends`` and overrides, validated at the top level. ``tree`` keeps source positions."""
+
+    model: SpecModel
+    tree: LMap
+    source: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.tree.get("params") or {})
+
+    def to_data(self) -> dict[str, Any]:
+        """The resolved spec as plain data (what `archc render --resolved` prints)."""
+        return _plain(self.tree)
+
+    def digest(self) -> str:
+        """A stable hash of the resolved spec; checkpoints record it."""
+        text = json.dumps(self.to_data(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _locate_dict(data: Any) -> Any:
+    """Wrap a plain Python dict (from archc.parse(dict)) in located containers without positions."""
+    if isinstance(data, dict):
+        out = LMap(pos=None)
+        for key, value in data.items():
+            out[key] = _locate_dict(value)
+        return out
+    if isinstance(data, list):
+        from archc.spec.loader import LList
+
+        out_list = LList(pos=None)
+        out_list.extend(_locate_dict(item) for item in data)
+        return out_list
+    return data
+
+
+def read_source(source: Any) -> tuple[Any, str | None]:
+    """Load a spec from a path, a zoo name, YAML text or a dict; returns (tree, file name or None)."""
+    from archc.zoo import zoo_names, zoo_path
+
+    if isinstance(source, Spec):
+        return source.tree, source.source
+    if isinstance(source, dict):
+        return _locate_dict(source), None
+    if isinstance(source, Path):
+        return load_file(source), str(source)
+    if not isinstance(source, str):
+        raise SpecError(f"expected a spec path, zoo name, YAML text or dict, got {type(source).__name__}")
+    if "\n" in source or ":" in source and not Path(source).exists():
+        return load_text(source, "<string>"), None
+    path = Path(source)
+    if path.is_file():
+        return load_file(path), str(path)
+    zoo = zoo_path(source)
+    if zoo is not None:
+        return load_file(zoo), str(zoo)
+    if source.endswith((".yaml", ".yml")) or "/" in source:
+        raise SpecError(Diagnostic(f"no such file: {source}"))
+    raise SpecError(Diagnostic(f"'{source}' is neither a file nor a zoo spec",
+                               hint=did_you_mean(source, zoo_names()) or "run `archc list` for the zoo"))
+
+
+def parse(source: Any, overrides: dict[str, Any] | list[str] | None = None, **params: Any) -> Spec:
+    """Read, resolve (``extends``, overrides) and validate a spec's top level.
+
+    ``source``: a path, a zoo name (``"resnet50"``), YAML text, a dict, or a Spec. ``overrides`` / ``params`` set
+    entries of ``params`` (a list of ``"key=value"`` strings is accepted, as from ``--set``).
+    Raises SpecError with every problem found.
+    """
+    tree, file = read_source(source)
+    if not isinstance(tree, dict):
+        raise SpecError(Diagnostic("a spec is a YAML mapping with archc:, name:, input: and network:",
+                                   Position(file or "<string>", 1, 1)))
+    tree = resolve_extends(tree, file)
+    merged: dict[str, Any] = {}
+    if isinstance(overrides, list):
+        merged.update(parse_override(text) for text in overrides)
+    elif overrides:
+        merged.update(overrides)
+    merged.update(params)
+    tree = apply_overrides(tree, merged)
+    if "archc" in tree and tree["archc"] != FORMAT_VERSION:
+        raise SpecError(Diagnostic(f"unsupported format version archc: {tree['archc']!r}",
+                                   tree.where("archc") if isinstance(tree, LMap) else None, "archc",
+                                   f"this archc reads archc: {FORMAT_VERSION}"))
+    try:
+        model = SpecModel.model_validate(dict(tree))
+    except ValidationError as exc:
+        diagnostics = diagnostics_from_validation(exc, tree, "", SpecModel, getattr(tree, "pos", None))
+        raise SpecError(diagnostics) from None
+    return Spec(model=model, tree=tree, source=file, overrides=merged)

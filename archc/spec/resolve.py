@@ -1,0 +1,135 @@
+"""``extends`` (zoo name or relative path), merge rules, and ``--set`` parameter overrides.
+
+Merge rules: mappings merge key by key (recursively), anything else — lists included — is replaced by the child's
+value, and a ``null`` in the child deletes the key. Positions follow the value that wins, so an error in an
+inherited line points into the base file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archc.errors import Diagnostic, Position, SpecError, did_you_mean
+from archc.spec.loader import LMap, load_file
+
+MAX_EXTENDS_DEPTH = 16
+
+
+def merge(base: Any, child: Any) -> Any:
+    """Child over base: mappings merge key by key, null deletes, everything else replaces."""
+    if not (isinstance(base, dict) and isinstance(child, dict)):
+        return child
+    out = LMap(pos=getattr(child, "pos", None))
+    for source in (base, child):
+        if isinstance(source, LMap):
+            out.key_pos.update(source.key_pos)
+            out.value_pos.update(source.value_pos)
+    for key, value in base.items():
+        out[key] = value
+    for key, value in child.items():
+        if value is None:
+            out.pop(key, None)
+        elif key in out:
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+        if isinstance(child, LMap) and key in child.key_pos:
+            out.key_pos[key] = child.key_pos[key]
+            out.value_pos[key] = child.value_pos[key]
+    return out
+
+
+def _locate_base(reference: str, spec_file: str | None, position: Position | None) -> Path:
+    from archc.zoo import zoo_names, zoo_path
+
+    if spec_file and not spec_file.startswith("<"):
+        candidate = (Path(spec_file).parent / reference)
+        if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+            return candidate.resolve()
+    if reference.endswith((".yaml", ".yml")) or "/" in reference:
+        candidate = Path(reference)
+        if candidate.is_file():
+            return candidate.resolve()
+        raise SpecError(Diagnostic(f"extends: no such file '{reference}'", position, "extends",
+                                   "paths are relative to the spec that extends them"))
+    path = zoo_path(reference)
+    if path is None:
+        raise SpecError(Diagnostic(f"extends: unknown zoo spec '{reference}'", position, "extends",
+                                   did_you_mean(reference, zoo_names()) or "run `archc list` for the zoo"))
+    return path
+
+
+def resolve_extends(tree: Any, spec_file: str | None, chain: tuple[str, ...] = ()) -> Any:
+    """Apply ``extends`` recursively; cycles and chains deeper than MAX_EXTENDS_DEPTH are located errors."""
+    if not isinstance(tree, dict) or "extends" not in tree:
+        return tree
+    reference = tree["extends"]
+    position = tree.where("extends") if isinstance(tree, LMap) else None
+    if not isinstance(reference, str):
+        raise SpecError(Diagnostic("extends must be a zoo name or a relative path", position, "extends"))
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise SpecError(Diagnostic(f"extends chain is deeper than {MAX_EXTENDS_DEPTH}", position, "extends"))
+    base_path = _locate_base(reference, spec_file, position)
+    key = str(base_path)
+    if key in chain or (spec_file and str(Path(spec_file).resolve()) == key):
+        cycle = " -> ".join([*(Path(c).name for c in chain), Path(spec_file or "?").name, base_path.name])
+        raise SpecError(Diagnostic(f"extends cycle: {cycle}", position, "extends"))
+    base = load_file(base_path)
+    if not isinstance(base, dict):
+        raise SpecError(Diagnostic("the extended spec is not a mapping", position, "extends"))
+    base = resolve_extends(base, str(base_path), (*chain, str(Path(spec_file).resolve()) if spec_file and not
+                                                  spec_file.startswith("<") else "<string>"))
+    child = LMap(pos=getattr(tree, "pos", None))
+    for k, v in tree.items():
+        if k != "extends":
+            child[k] = v
+            if isinstance(tree, LMap):
+                child.key_pos[k] = tree.key_pos.get(k)
+                child.value_pos[k] = tree.value_pos.get(k)
+    return merge(base, child)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as a YAML scalar or list (``--set layers=[2,2,2,2]``)."""
+    if "=" not in text:
+        raise SpecError(Diagnostic(f"--set expects key=value, got '{text}'", Position("<--set>", 1, 1, text)))
+    key, _, value = text.partition("=")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def apply_overrides(tree: Any, overrides: dict[str, Any]) -> Any:
+    """Set ``params`` entries; an unknown name is an error with a did-you-mean (typos must not pass silently)."""
+    if not overrides:
+        return tree
+    params = tree.get("params") if isinstance(tree, dict) else None
+    if not isinstance(params, dict):
+        params = LMap()
+    problems = []
+    new_params = LMap(params, pos=getattr(params, "pos", None))
+    if isinstance(params, LMap):
+        new_params.key_pos.update(params.key_pos)
+        new_params.value_pos.update(params.value_pos)
+    for key, value in overrides.items():
+        if key not in params:
+            problems.append(Diagnostic(f"unknown parameter '{key}'", Position("<--set>", 1, 1, f"{key}={value}"),
+                                       f"params.{key}",
+                                       did_you_mean(key, list(params)) or
+                                       f"known parameters: {', '.join(params) or 'none'}"))
+            continue
+        new_params[key] = value
+        new_params.value_pos[key] = Position("<--set>", 1, len(key) + 2, f"{key}={value}")
+    if problems:
+        raise SpecError(problems)
+    out = LMap(tree, pos=getattr(tree, "pos", None))
+    if isinstance(tree, LMap):
+        out.key_pos.update(tree.key_pos)
+        out.value_pos.update(tree.value_pos)
+    out["params"] = new_params
+    return out
