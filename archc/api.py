@@ -28,7 +28,8 @@ def summarize(spec: Any, batch_size: int = 1, depth: int = 0, **params: Any) -> 
     return summarize_graph(graph, batch_size=batch_size, depth=depth)
 
 
-BACKENDS = {"torch": "archc.backends.torch", "keras": "archc.backends.keras"}
+#: backend name -> module; each module provides DEFAULT_SUFFIX, build_model(graph, seed) and save(model, graph, path)
+BACKENDS = {"torch": "archc.backends.torch", "keras": "archc.backends.keras", "onnx": "archc.backends.onnx"}
 
 
 def backend_module(name: str) -> Any:
@@ -38,7 +39,8 @@ def backend_module(name: str) -> Any:
     from archc.errors import SpecError, did_you_mean
 
     if name not in BACKENDS:
-        raise SpecError(f"unknown backend '{name}' ({did_you_mean(name, list(BACKENDS)) or 'known: ' + ', '.join(BACKENDS)})")
+        hint = did_you_mean(name, list(BACKENDS)) or "known: " + ", ".join(BACKENDS)
+        raise SpecError(f"unknown backend '{name}' ({hint})")
     return importlib.import_module(BACKENDS[name])
 
 

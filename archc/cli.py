@@ -68,7 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emit-source", metavar="FILE.py", help="torch: also write a standalone PyTorch module file")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    for module in _command_modules():
+        module.register(sub)
     return parser
+
+
+#: Further subcommands live in their own modules under archc/commands/; each defines ``register(subparsers)``
+#: which adds its parser and sets ``func`` (a function of the parsed args returning the exit status).
+COMMAND_MODULES = ["diff", "draw", "gradflow", "train", "weights"]
+
+
+def _command_modules() -> list[Any]:
+    import importlib
+
+    modules = []
+    for name in COMMAND_MODULES:
+        try:
+            modules.append(importlib.import_module(f"archc.commands.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"archc.commands.{name}":
+                raise
+    return modules
 
 
 def _version() -> str:
@@ -165,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args) or 0
+        func = getattr(args, "func", None) or COMMANDS[args.command]
+        return func(args) or 0
     except SpecError as exc:
         print(exc.format(), file=sys.stderr)
         count = len(exc.diagnostics)

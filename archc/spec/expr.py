@@ -780,12 +780,15 @@ class _Evaluator:
         if isinstance(container, Mapping):
             return self.lookup(container, index, node.value, node.slice)
         if isinstance(container, (list, tuple, str)):
+            # Point at the index, which is what the author has to fix.
+            column = self.compiled.column(node.slice.col_offset)
             kind = "string" if isinstance(container, str) else _type_name(container)
             if not isinstance(index, int):
-                raise ExprError(f"{kind} indices must be integers, not {_type_name(index)}")
+                raise ExprError(f"{kind} indices must be integers, not {_type_name(index)}", column=column)
             length = len(container)
             if not -length <= index < length:
-                raise ExprError(f"{kind} index {_short(str(index))} out of range (length {length})")
+                message = f"{kind} index {_short(str(index))} out of range (length {length})"
+                raise ExprError(message, column=column)
             return container[index]
         raise ExprError(f"cannot index into {_type_name(container)}")
 
