@@ -41,6 +41,10 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "se_resnet101": (49_326_872, None, TIMM + " ('seresnet101')"),
     "se_resnet152": (66_821_848, None, TIMM + " ('seresnet152')"),
     "se_resnext50_32x4d": (27_559_896, None, TIMM + " ('seresnext50_32x4d')"),
+    # SE placements, Hu et al. 2018 §6.5 / Fig. 5 (no reference implementation): closed form in tests/zoo/test_se.py
+    "se_resnet50_pre": (27_562_656, None, "SE on the residual branch's input; closed form in tests/zoo/test_se.py"),
+    "se_resnet50_post": (28_088_024, None, "SE after the add and ReLU; closed form in tests/zoo/test_se.py"),
+    "se_resnet50_identity": (28_088_024, None, "SE on the shortcut; closed form in tests/zoo/test_se.py"),
     # CIFAR ResNets with option-A shortcuts, He et al. 2015 Table 6 (0.27M ... 19.4M); exact counts as DESIGN.md
     "cifar_resnet": (269_722, None, "He et al. 2015 Table 6 (ResNet-20, the base's default depth)"),
     "resnet20": (269_722, None, "He et al. 2015 Table 6 (0.27M); DESIGN.md"),
