@@ -4,21 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from archc.errors import SpecError
 from archc.ir.graph import Graph
 from archc.passes.cost import Summary, summarize_graph
 from archc.spec.parse import Spec, parse
 
 
-def build_graph(spec: Any, strict: bool = True, **params: Any) -> Graph:
+def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str, Any] | None = None,
+                **params: Any) -> Graph:
     """Expand a spec (anything ``parse`` accepts) into the graph IR, with shapes and costs inferred.
 
-    With ``strict=False`` a spec with errors still gives the graph of its valid part; the problems are in
-    ``graph.diagnostics`` and failing nodes carry an ``error`` message.
+    ``overrides`` (``["key=value", ...]`` as from ``--set``, or a dict) and keyword arguments set ``params``.
+    Raises SpecError listing every problem: those of the top level and, where the rest of the spec can still be
+    read, those of the network too. With ``strict=False`` a spec with errors still gives the graph of its valid
+    part; the problems are in ``graph.diagnostics`` and failing nodes carry an ``error`` message.
     """
     from archc.spec.expand import expand
 
-    if not isinstance(spec, Spec) or params:
-        spec = parse(spec, **params)
+    if not isinstance(spec, Spec) or params or overrides:
+        try:
+            spec = parse(spec, overrides, **params)
+        except SpecError as exc:
+            partial = getattr(exc, "partial", None)
+            if partial is None:
+                raise
+            graph = expand(partial.tree, partial.model, strict=False)
+            graph.diagnostics[:0] = exc.diagnostics
+            if strict:
+                raise SpecError(graph.diagnostics) from None
+            return graph
     return expand(spec.tree, spec.model, strict=strict)
 
 

@@ -107,7 +107,7 @@ def _check_writable(path: Path, force: bool) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     import archc
 
-    graph = archc.build_graph(archc.parse(args.spec, args.overrides))
+    graph = archc.build_graph(args.spec, overrides=args.overrides)
     print(f"{graph.graph['name']}: ok ({len(graph) - 1} nodes)")
     return 0
 
@@ -116,7 +116,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     import archc
     from archc.report import print_summary
 
-    summary = archc.summarize(archc.parse(args.spec, args.overrides), batch_size=args.batch_size, depth=args.depth)
+    graph = archc.build_graph(args.spec, overrides=args.overrides)
+    summary = archc.summarize(graph, batch_size=args.batch_size, depth=args.depth)
     if args.json:
         data = {"name": summary.name, **summary.totals(),
                 "rows": [{"name": r.name, "op": r.op, "shape": r.shape, "params": r.params, "macs": r.macs}
@@ -133,8 +134,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     import archc
     from archc.render import render_graph
 
-    spec = archc.parse(args.spec, args.overrides)
-    data = spec.to_data() if args.resolved else render_graph(archc.build_graph(spec), spec)
+    if args.resolved:
+        data = archc.parse(args.spec, args.overrides).to_data()
+    else:
+        data = render_graph(archc.build_graph(args.spec, overrides=args.overrides))
     print(yaml.safe_dump(data, sort_keys=False, width=120), end="")
     return 0
 
@@ -158,11 +161,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from archc.api import backend_module
     from archc.report import print_summary
 
-    spec = archc.parse(args.spec, args.overrides)
-    graph = archc.build_graph(spec)
+    graph = archc.build_graph(args.spec, overrides=args.overrides)
     print_summary(archc.summarize(graph), rows=False)
     backend = backend_module(args.backend)
-    output = Path(args.output or f"{spec.name}{backend.DEFAULT_SUFFIX}")
+    output = Path(args.output or f"{graph.graph['name']}{backend.DEFAULT_SUFFIX}")
     _check_writable(output, args.force)
     if args.emit_source:
         _check_writable(Path(args.emit_source), args.force)

@@ -20,13 +20,18 @@ class Position:
 
 @dataclass
 class Diagnostic:
-    """One problem in a spec. ``path`` is the spec path (``network[4].body[0].conv.kernel``)."""
+    """One problem in a spec. ``path`` is the spec path (``network[4].body[0].conv.kernel``).
+
+    ``notes`` say how the compiler got there, innermost first: for an error inside a template, the place that called
+    the template (and that call's caller, and so on), each a Diagnostic of severity ``note``.
+    """
 
     message: str
     position: Position | None = None
     path: str = ""
     hint: str | None = None
     severity: str = "error"
+    notes: list[Diagnostic] = field(default_factory=list)
 
     def format(self, source: bool = True) -> str:
         where = f"{self.position}: " if self.position else ""
@@ -35,9 +40,13 @@ class Diagnostic:
         if self.hint:
             text += f" (hint: {self.hint})"
         if source and self.position and self.position.line_text:
-            line = self.position.line_text.rstrip("\n")
-            caret = " " * (self.position.col - 1) + "^"
+            line = self.position.line_text.rstrip("\r\n").expandtabs(1)
+            line = "".join(char if char.isprintable() else "?" for char in line)
+            # the caret sits under the column; tabs count as one column, as YAML counts them
+            caret = " " * (min(self.position.col, len(line) + 1) - 1) + "^"
             text += f"\n    {line}\n    {caret}"
+        for note in self.notes:
+            text += "\n" + note.format(source)
         return text
 
     def __str__(self) -> str:

@@ -9,7 +9,9 @@ from archc.ir.graph import Graph
 from archc.spec.parse import Spec
 
 
-def render_graph(graph: Graph, spec: Spec) -> dict[str, Any]:
+def render_graph(graph: Graph, spec: Spec | None = None) -> dict[str, Any]:
+    """The graph as a flat spec (plain data for yaml.safe_dump); ``spec`` is only read for its name."""
+    spec_name = spec.name if spec is not None else graph.graph.get("name", "network")
     network = []
     previous = graph.input_node
     for name, data in graph.op_nodes():
@@ -20,5 +22,5 @@ def render_graph(graph: Graph, spec: Spec) -> dict[str, Any]:
         network.append(item)
         previous = name
     input_shape = graph.nodes[graph.input_node]["shape"]
-    return {"archc": 1, "name": spec.name, "description": f"{spec.name}, fully expanded by archc render",
+    return {"archc": 1, "name": spec_name, "description": f"{spec_name}, fully expanded by archc render",
             "input": {"shape": list(input_shape or []), "name": graph.input_node}, "network": network}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 from rich.table import Table
 
@@ -60,7 +62,8 @@ def print_zoo(console: Console | None = None) -> None:
         try:
             spec = archc.parse(name)
             summary = archc.summarize(spec)
-            description = spec.model.description.split(". ")[0]
+            # the first sentence; "He et al. 2015" does not end one (a sentence ends before a capital)
+            description = re.split(r"\.\s+(?=[A-Z])", spec.model.description)[0]
             table.add_row(name, f"{summary.params:,}", f"{summary.macs / 1e9:.3f}", description)
         except SpecError as exc:
             table.add_row(name, "error", "", exc.diagnostics[0].message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -27,5 +28,10 @@ def zoo_names() -> list[str]:
 
 def zoo_path(name: str) -> Path | None:
     """Path of the zoo spec called ``name``, or None."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", name):
+        return None
     path = zoo_dir() / f"{name}.yaml"
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except OSError:  # a name too long for the file system
+        return None

@@ -24,7 +24,7 @@ class Dense(ConnectionSpec):
 
     def expand(self, ctx: Expander, raw: Any, x: Tensor, scope: Scope) -> Tensor:
         features = [x]
-        position = getattr(raw, "pos", None)
+        position = scope.position or getattr(raw, "pos", None)
         for layer in range(self.repeat):
             env = scope.env.new_child({self.as_: layer}) if self.as_ else scope.env
             layer_scope = scope.child(env=env, path=f"{scope.path}.body")

@@ -32,7 +32,7 @@ class Highway(ConnectionSpec):
     gate: Gate = Gate()
 
     def expand(self, ctx: Expander, raw: Any, x: Tensor, scope: Scope) -> Tensor:
-        position = getattr(raw, "pos", None)
+        position = scope.position or getattr(raw, "pos", None)
         h = ctx.expand_body(raw["body"], x, scope.child(path=f"{scope.path}.body"), position)
         if x.shape is None or h.shape is None:
             return Tensor(h.node, None)

@@ -41,7 +41,7 @@ class Residual(ConnectionSpec):
         return y
 
     def shortcut_for(self, ctx: Expander, raw: Any, x: Tensor, body: Tensor, scope: Scope) -> Tensor:
-        position = position_of(raw, "shortcut") or getattr(raw, "pos", None)
+        position = position_of(raw, "shortcut") if "shortcut" in raw else scope.position or getattr(raw, "pos", None)
         path = f"{scope.path}.shortcut"
         unknown = x.shape is None or body.shape is None
         if self.shortcut == "identity":
@@ -62,4 +62,6 @@ class Residual(ConnectionSpec):
         if projection.use == "auto" and not unknown and x.shape == body.shape:
             return x
         ns = qualify(scope.ns, projection.name) if projection.name else scope.ns
-        return ctx.expand_body(raw["shortcut"]["body"], x, scope.child(ns=ns, path=f"{path}.body"), position)
+        # the raw items keep their source positions; a shortcut given by an expression (shortcut: $param) has none
+        items = raw["shortcut"]["body"] if isinstance(raw.get("shortcut"), dict) else projection.body
+        return ctx.expand_body(items, x, scope.child(ns=ns, path=f"{path}.body"), position)

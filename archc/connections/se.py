@@ -32,7 +32,7 @@ class SqueezeExcitation(ConnectionSpec):
     gate: Literal["sigmoid"] = "sigmoid"
 
     def expand(self, ctx: Expander, raw: Any, x: Tensor, scope: Scope) -> Tensor:
-        position = getattr(raw, "pos", None)
+        position = scope.position or getattr(raw, "pos", None)
         if x.shape is None:
             return x
         if len(x.shape) != 3:
@@ -40,8 +40,10 @@ class SqueezeExcitation(ConnectionSpec):
         channels = x.shape[0]
         hidden = self.channels or reduced_channels(channels, self.reduction, self.divisor, self.rounding)
         pooled = ctx.add_node("global_avgpool", {}, [x], scope, None, position, scope.path)
-        squeezed = ctx.add_node("conv", {"out": hidden, "kernel": 1, "bias": True}, [pooled], scope, "fc1", position, scope.path)
+        squeezed = ctx.add_node("conv", {"out": hidden, "kernel": 1, "bias": True}, [pooled], scope, "fc1", position,
+                                scope.path)
         act = ctx.add_node(self.activation, {}, [squeezed], scope, None, position, scope.path)
-        excited = ctx.add_node("conv", {"out": channels, "kernel": 1, "bias": True}, [act], scope, "fc2", position, scope.path)
+        excited = ctx.add_node("conv", {"out": channels, "kernel": 1, "bias": True}, [act], scope, "fc2", position,
+                               scope.path)
         gate = ctx.add_node(self.gate, {}, [excited], scope, None, position, scope.path)
         return ctx.add_node("mul", {}, [x, gate], scope, None, position, scope.path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import NonNegativeInt, PositiveInt, model_validator
 
 from archc.ops.registry import OpSpec, Shape, ShapeError, expect_rank, pair, register_op
 
@@ -20,7 +20,7 @@ WeightInit = Literal[
 ]
 BiasInit = Literal["torch_default", "zeros"] | float
 IntPair = PositiveInt | tuple[PositiveInt, PositiveInt]
-NonNegPair = int | tuple[int, int]
+NonNegPair = NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -46,10 +46,6 @@ class Conv(OpSpec):
     def _check(self) -> Conv:
         if self.out % self.groups:
             raise ValueError(f"out ({self.out}) must be divisible by groups ({self.groups})")
-        if isinstance(self.padding, int) and self.padding < 0:
-            raise ValueError("padding must be >= 0")
-        if isinstance(self.padding, tuple) and min(self.padding) < 0:
-            raise ValueError("padding must be >= 0")
         return self
 
     @property

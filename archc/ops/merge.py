@@ -71,8 +71,8 @@ class Concat(OpSpec):
         first = inputs[0]
         for other in inputs[1:]:
             if len(other) != len(first) or other[1:] != first[1:]:
-                raise ShapeError(f"cannot concatenate {list(other)} with {list(first)}: only the channel axis may differ",
-                                 hint="downsample both branches to the same height and width")
+                raise ShapeError(f"cannot concatenate {list(other)} with {list(first)}: only the channel axis may "
+                                 "differ", hint="downsample both branches to the same height and width")
         return (sum(shape[0] for shape in inputs), *first[1:])
 
 

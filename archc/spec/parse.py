@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from archc.errors import Diagnostic, Position, SpecError, did_you_mean
-from archc.spec.loader import LMap, load_file, load_text
+from archc.spec.loader import LMap, display_path, load_file, load_text
 from archc.spec.model import FORMAT_VERSION, SpecModel
 from archc.spec.resolve import apply_overrides, parse_override, resolve_extends
 from archc.spec.validation import diagnostics_from_validation
@@ -68,6 +68,13 @@ def _locate_dict(data: Any) -> Any:
     return data
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte, is no file
+        return False
+
+
 def read_source(source: Any) -> tuple[Any, str | None]:
     """Load a spec from a path, a zoo name, YAML text or a dict; returns (tree, file name or None)."""
     from archc.zoo import zoo_names, zoo_path
@@ -80,14 +87,21 @@ def read_source(source: Any) -> tuple[Any, str | None]:
         return load_file(source), str(source)
     if not isinstance(source, str):
         raise SpecError(f"expected a spec path, zoo name, YAML text or dict, got {type(source).__name__}")
-    if "\n" in source or ":" in source and not Path(source).exists():
+    path = Path(source) if "\n" not in source and len(source) < 4096 else None
+    if path is None or (":" in source or "{" in source) and not _is_file(path):
         return load_text(source, "<string>"), None
-    path = Path(source)
-    if path.is_file():
+    if _is_file(path):
         return load_file(path), str(path)
     zoo = zoo_path(source)
     if zoo is not None:
+        zoo = display_path(zoo)
         return load_file(zoo), str(zoo)
+    try:
+        is_dir = path.is_dir()
+    except (OSError, ValueError):
+        is_dir = False
+    if is_dir:
+        raise SpecError(Diagnostic(f"{source} is a folder, not a spec file"))
     if source.endswith((".yaml", ".yml")) or "/" in source:
         raise SpecError(Diagnostic(f"no such file: {source}"))
     raise SpecError(Diagnostic(f"'{source}' is neither a file nor a zoo spec",
@@ -121,5 +135,35 @@ def parse(source: Any, overrides: dict[str, Any] | list[str] | None = None, **pa
         model = SpecModel.model_validate(dict(tree))
     except ValidationError as exc:
         diagnostics = diagnostics_from_validation(exc, tree, "", SpecModel, getattr(tree, "pos", None))
-        raise SpecError(diagnostics) from None
+        error = SpecError(diagnostics)
+        error.partial = _partial_spec(tree, exc, file, merged)
+        raise error from None
     return Spec(model=model, tree=tree, source=file, overrides=merged)
+
+
+def _partial_spec(tree: LMap, exc: ValidationError, file: str | None, overrides: dict[str, Any]) -> Spec | None:
+    """The spec without its unknown keys (and a placeholder for a bad name or description), if that is valid: it is
+    expanded too, so that `archc validate` reports the network's problems along with the top-level ones."""
+    import copy
+
+    partial = copy.copy(tree)
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        if error["type"] == "extra_forbidden" and loc:
+            holder = partial
+            for part in loc[:-1]:
+                if not isinstance(holder, dict) or part not in holder:
+                    return None
+                holder[part] = copy.copy(holder[part])
+                holder = holder[part]
+            if isinstance(holder, dict):
+                holder.pop(loc[-1], None)
+        elif loc and loc[0] in ("name", "description"):
+            partial[loc[0]] = "spec" if loc[0] == "name" else ""
+        else:
+            return None
+    try:
+        model = SpecModel.model_validate(dict(partial))
+    except ValidationError:
+        return None
+    return Spec(model=model, tree=partial, source=file, overrides=overrides)

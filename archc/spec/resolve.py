@@ -10,10 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from archc.errors import Diagnostic, Position, SpecError, did_you_mean
-from archc.spec.loader import LMap, load_file
+from archc.spec.loader import LMap, display_path, load_file, load_text
 
 MAX_EXTENDS_DEPTH = 16
 
@@ -53,11 +51,11 @@ def _locate_base(reference: str, spec_file: str | None, position: Position | Non
         candidate = Path(reference)
         if candidate.is_file():
             return candidate.resolve()
-        raise SpecError(Diagnostic(f"extends: no such file '{reference}'", position, "extends",
+        raise SpecError(Diagnostic(f"no such file '{reference}'", position, "extends",
                                    "paths are relative to the spec that extends them"))
     path = zoo_path(reference)
     if path is None:
-        raise SpecError(Diagnostic(f"extends: unknown zoo spec '{reference}'", position, "extends",
+        raise SpecError(Diagnostic(f"unknown zoo spec '{reference}'", position, "extends",
                                    did_you_mean(reference, zoo_names()) or "run `archc list` for the zoo"))
     return path
 
@@ -71,13 +69,13 @@ def resolve_extends(tree: Any, spec_file: str | None, chain: tuple[str, ...] = (
     if not isinstance(reference, str):
         raise SpecError(Diagnostic("extends must be a zoo name or a relative path", position, "extends"))
     if len(chain) >= MAX_EXTENDS_DEPTH:
-        raise SpecError(Diagnostic(f"extends chain is deeper than {MAX_EXTENDS_DEPTH}", position, "extends"))
+        raise SpecError(Diagnostic(f"the chain of extends is deeper than {MAX_EXTENDS_DEPTH}", position, "extends"))
     base_path = _locate_base(reference, spec_file, position)
     key = str(base_path)
     if key in chain or (spec_file and str(Path(spec_file).resolve()) == key):
         cycle = " -> ".join([*(Path(c).name for c in chain), Path(spec_file or "?").name, base_path.name])
-        raise SpecError(Diagnostic(f"extends cycle: {cycle}", position, "extends"))
-    base = load_file(base_path)
+        raise SpecError(Diagnostic(f"the chain of extends loops: {cycle}", position, "extends"))
+    base = load_file(display_path(base_path))
     if not isinstance(base, dict):
         raise SpecError(Diagnostic("the extended spec is not a mapping", position, "extends"))
     base = resolve_extends(base, str(base_path), (*chain, str(Path(spec_file).resolve()) if spec_file and not
@@ -98,9 +96,9 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise SpecError(Diagnostic(f"--set expects key=value, got '{text}'", Position("<--set>", 1, 1, text)))
     key, _, value = text.partition("=")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
+        parsed = load_text(value, "<--set>") if value.strip() else ""
+    except SpecError:
+        parsed = value  # not YAML: the text itself
     return key.strip(), parsed
 
 

@@ -1,0 +1,29 @@
+"""The Keras backend: archc graphs as functional ``keras.Model`` objects (NHWC, built-in layers only).
+
+Layers are named exactly as their nodes, so weights move to and from the torch backend by name
+(``archc.transfer_weights``). A saved ``.keras`` file loads with ``keras.saving.load_model`` without archc.
+Keras' torch backend forbids dots in the names of layers with weights: there the names spell "." as ">"
+(``archc.transfer.keras_layer_name``), and a file saved with dotted names loads on the TensorFlow and JAX backends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from archc.backends.keras.build import KerasBuilder, build_model
+from archc.backends.keras.registry import LOWERINGS, get_lowering, register_lowering
+from archc.ir.graph import Graph
+
+DEFAULT_SUFFIX = ".keras"
+
+__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "KerasBuilder", "build_model", "get_lowering", "register_lowering", "save"]
+
+
+def save(model: Any, graph: Graph, path: str | Path) -> None:
+    """Write ``model``: a whole ``.keras`` model file, or only the weights for a ``.weights.h5`` path."""
+    path = str(path)
+    if path.endswith(".weights.h5"):
+        model.save_weights(path)
+    else:
+        model.save(path)

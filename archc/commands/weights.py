@@ -1,0 +1,147 @@
+"""``archc weights convert``: move a checkpoint between the torch and Keras backends by node name.
+
+    archc weights convert --spec resnet18 --from resnet18.pt --to resnet18.weights.h5
+    archc weights convert --spec resnet18 --from resnet18.weights.h5 --to resnet18.pt
+
+``.pt`` / ``.pth``: a torch ``state_dict`` saved with ``torch.save``. ``.weights.h5``: Keras ``save_weights`` of the
+spec's Keras model. ``.keras``: a whole Keras model file (read, or written with the converted weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+TORCH_SUFFIXES = (".pt", ".pth")
+KERAS_SUFFIXES = (".weights.h5", ".keras")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("weights", help="convert weight files between the torch and keras backends",
+                                   description="convert weight files between the torch and keras backends")
+    actions = parser.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
+    convert = actions.add_parser(
+        "convert", help="convert a torch state_dict (.pt) to Keras weights (.weights.h5) or back, by node name",
+        description="Convert a checkpoint of SPEC between frameworks, by node name (conv OIHW <-> HWIO, linear "
+                    "transposed, BatchNorm statistics). The direction follows the file suffixes: .pt / .pth is a "
+                    "torch state_dict, .weights.h5 is Keras save_weights, .keras a whole Keras model.",
+        epilog="example:\n  archc weights convert --spec resnet18 --from resnet18.pt --to resnet18.weights.h5",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    convert.add_argument("--spec", required=True, help="the spec the weights belong to (a file or a zoo name)")
+    convert.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a spec parameter (repeatable), as for the other commands")
+    convert.add_argument("--from", dest="source", required=True, metavar="FILE", help="weights to read")
+    convert.add_argument("--to", dest="target", required=True, metavar="FILE", help="weights to write")
+    convert.add_argument("--force", action="store_true", help="overwrite --to if it exists")
+    convert.set_defaults(func=cmd_convert)
+
+
+def _kind(path: Path, option: str) -> str:
+    from archc.cli import UsageError
+
+    if path.name.endswith(TORCH_SUFFIXES):
+        return "torch"
+    if path.name.endswith(KERAS_SUFFIXES):
+        return "keras"
+    raise UsageError(f"{option} {path}: unknown weight format; use a torch state_dict ({', '.join(TORCH_SUFFIXES)}) "
+                     f"or Keras weights ({', '.join(KERAS_SUFFIXES)})")
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    import archc
+    from archc.cli import UsageError, _check_writable
+    from archc.transfer import TransferError
+
+    source, target = Path(args.source), Path(args.target)
+    source_kind, target_kind = _kind(source, "--from"), _kind(target, "--to")
+    if not source.is_file():
+        raise UsageError(f"--from {source}: no such file")
+    _check_writable(target, args.force)
+    graph = archc.build_graph(archc.parse(args.spec, args.overrides))
+    try:
+        state = _read_torch(source) if source_kind == "torch" else _read_keras(graph, source)
+        if target_kind == "torch":
+            _write_torch(graph, state, target)
+        else:
+            _write_keras(graph, state, target)
+    except TransferError as exc:
+        raise UsageError(f"{source} does not fit {graph.graph['name']}: {exc}") from None
+    print(f"wrote {target} ({len(state)} tensors from {source})")
+    return 0
+
+
+def _read_torch(path: Path) -> dict[str, Any]:
+    import pickle
+
+    import torch
+
+    from archc.cli import UsageError
+    from archc.transfer import read_state
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"--from {path}: not a torch state_dict ({first_line}); save one with "
+                         "torch.save(model.state_dict(), path)") from None
+    for key in ("state_dict", "model_state_dict"):  # common checkpoint wrappers
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise UsageError(f"--from {path}: expected a state_dict (a mapping of names to tensors), got "
+                         f"{type(data).__name__}")
+    return read_state(data)
+
+
+def _keras_model(graph: Any) -> Any:
+    from archc.backends.keras import build_model
+
+    return build_model(graph, seed=0)
+
+
+def _read_keras(graph: Any, path: Path) -> dict[str, Any]:
+    from archc.cli import UsageError
+    from archc.transfer import read_state
+
+    if path.name.endswith(".keras"):
+        import keras
+
+        try:
+            return read_state(keras.saving.load_model(path, compile=False))
+        except (ValueError, OSError) as exc:
+            raise UsageError(f"--from {path}: cannot read the Keras model ({exc})") from None
+    model = _keras_model(graph)
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError, KeyError) as exc:
+        raise UsageError(f"--from {path}: does not hold the weights of {graph.graph['name']}'s Keras model ({exc})"
+                         ) from None
+    return read_state(model)
+
+
+def _write_keras(graph: Any, state: dict[str, Any], path: Path) -> None:
+    from archc.backends.keras import save
+    from archc.transfer import load_state
+
+    model = _keras_model(graph)
+    load_state(model, state)
+    save(model, graph, path)
+
+
+def _write_torch(graph: Any, state: dict[str, Any], path: Path) -> None:
+    """A state_dict in graph order, with every tensor the torch backend's model holds (checked against the spec)."""
+    import numpy as np
+    import torch
+
+    from archc.transfer import TORCH_ONLY_SUFFIXES, check_state, expected_tensors
+
+    shapes = expected_tensors(graph)
+    check_state(state, {key: shape for key, shape in shapes.items() if not key.endswith(TORCH_ONLY_SUFFIXES)}, True)
+    out = {}
+    for key in shapes:
+        if key in state:
+            out[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
+        else:  # BatchNorm's step counter: Keras has none
+            out[key] = torch.tensor(0, dtype=torch.long)
+    torch.save(out, path)

@@ -1,0 +1,108 @@
+"""The training configuration: one dataclass, written to ``config.json`` of every run and read back by ``--resume``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from archc.train.errors import TrainError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+PRECISIONS = ("auto", "fp32", "bf16")
+BACKENDS = ("torch", "keras")
+
+#: options that may differ on --resume (they change where or how long it runs, not what is computed)
+RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "workers", "progress", "threads", "checkpoint_every")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. ``lr=None`` means the optimizer's default (SGD 0.1, Adam(W) 1e-3)."""
+
+    spec: str = ""
+    overrides: list[str] = field(default_factory=list)
+    backend: str = "torch"
+    data: str = "fashion-mnist"
+    data_dir: str | None = None
+    subset: int | None = None
+    test_subset: int | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    eval_batch_size: int | None = None
+    optimizer: str = "sgd"
+    lr: float | None = None
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    step_size: int = 30
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    random_crop: int = 0
+    hflip: bool = False
+    precision: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    sync_bn: bool = False
+    device: str | None = None
+    seed: int = 0
+    workers: int | None = None
+    threads: int | None = None
+    checkpoint_every: int = 0
+    progress: bool = True
+    out: str = "runs"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise TrainError for values that cannot work together."""
+        choices = {"backend": BACKENDS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "precision": PRECISIONS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise TrainError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+        positive = ["epochs", "batch_size", "eval_batch_size", "subset", "test_subset", "step_size"]
+        for name in positive:
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise TrainError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.lr is not None and self.lr <= 0:
+            raise TrainError(f"--lr must be positive, got {self.lr}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise TrainError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.warmup_epochs < 0 or self.random_crop < 0 or self.weight_decay < 0 or self.checkpoint_every < 0:
+            raise TrainError("--warmup-epochs, --random-crop, --weight-decay and --checkpoint-every must be >= 0")
+        if self.schedule == "onecycle" and self.warmup_epochs:
+            raise TrainError("--schedule onecycle has its own warm-up (the first 30% of steps); drop --warmup-epochs")
+        if self.warmup_epochs >= self.epochs:
+            raise TrainError(f"--warmup-epochs ({self.warmup_epochs}) must be smaller than --epochs ({self.epochs})")
+
+    @property
+    def base_lr(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 0.1 if self.optimizer == "sgd" else 1e-3
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TrainError(f"unknown training options in the run's config.json: {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def option_names() -> list[str]:
+    """The dataclass fields, in order (the CLI maps each to a ``--flag``)."""
+    return [f.name for f in dataclasses.fields(TrainConfig)]

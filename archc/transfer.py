@@ -1,0 +1,205 @@
+"""Weight transfer between the torch and Keras backends, by node name.
+
+The exchange format is the torch ``state_dict`` layout, keyed ``<node>.<tensor>``: the checkpoint contract of
+docs/architecture.md. A Keras layer named ``<node>`` maps onto it with a fixed table (conv kernels HWIO <-> OIHW,
+dense kernels transposed, BatchNorm gamma/beta/moving statistics <-> weight/bias/running_mean/running_var).
+This module imports neither torch nor keras at import time: it recognises models by their class hierarchy and
+imports numpy / torch only when it moves tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from archc.ir.graph import Graph
+
+#: Keras layer class -> (Keras attribute, torch tensor suffix, layout) for every tensor the layer holds
+KERAS_TENSORS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    "Conv2D": (("kernel", "weight", "conv"), ("bias", "bias", None)),
+    "Dense": (("kernel", "weight", "linear"), ("bias", "bias", None)),
+    "BatchNormalization": (("gamma", "weight", None), ("beta", "bias", None), ("moving_mean", "running_mean", None),
+                           ("moving_variance", "running_var", None)),
+}
+#: axis permutations, torch layout -> Keras layout (conv OIHW -> HWIO, linear (out, in) -> (in, out)) and back
+TO_KERAS = {"conv": (2, 3, 1, 0), "linear": (1, 0)}
+TO_TORCH = {"conv": (3, 2, 0, 1), "linear": (1, 0)}
+#: Keras' torch backend keeps layer weights in a torch ParameterDict, whose keys cannot hold ".": there, and only there,
+#: Keras layer names spell the node's dots as ">" (which no node name contains and every Keras backend accepts)
+TORCH_BACKEND_SEPARATOR = ">"
+#: torch tensors with no Keras counterpart: not transferred, left as they are in a torch destination
+TORCH_ONLY_SUFFIXES = (".num_batches_tracked",)
+
+
+class TransferError(ValueError):
+    """Weights do not fit: the message names every missing, unexpected and mismatched tensor."""
+
+
+def transfer_weights(src: Any, dst: Any, strict: bool = True) -> None:
+    """Copy the weights of ``src`` into ``dst`` by name: torch -> Keras, Keras -> torch (or within one framework).
+
+    ``src`` is a ``torch.nn.Module``, a ``keras.Model`` or a mapping of torch-layout tensors (a ``state_dict``);
+    ``dst`` is a ``torch.nn.Module`` or a ``keras.Model``. With ``strict`` (the default) every tensor of ``dst``
+    must come from ``src`` and every tensor of ``src`` must be used; shapes must always agree. Raises
+    ``TransferError`` listing each problem.
+    """
+    load_state(dst, read_state(src), strict=strict)
+
+
+def framework(model: Any) -> str:
+    """'keras', 'torch' or 'mapping'. Keras is checked first: on Keras' torch backend a Model is an nn.Module too."""
+    modules = {cls.__module__.split(".")[0] for cls in type(model).__mro__}
+    if "keras" in modules:
+        return "keras"
+    if "torch" in modules and hasattr(model, "state_dict"):
+        return "torch"
+    if isinstance(model, Mapping):
+        return "mapping"
+    raise TypeError(f"expected a torch.nn.Module, a keras.Model or a state_dict mapping, got {type(model).__name__}")
+
+
+def read_state(model: Any) -> dict[str, Any]:
+    """The tensors of a model as numpy arrays in torch layout, keyed ``<node>.<tensor>``."""
+    kind = framework(model)
+    if kind == "keras":
+        return _read_keras(model)
+    state = model.state_dict() if kind == "torch" else model
+    return {key: _to_numpy(value) for key, value in state.items()}
+
+
+def load_state(model: Any, state: Mapping[str, Any], strict: bool = True) -> None:
+    """Write torch-layout tensors (numpy arrays or torch tensors) into a torch or Keras model, by name."""
+    kind = framework(model)
+    if kind == "keras":
+        _load_keras(model, state, strict)
+    elif kind == "torch":
+        _load_torch(model, state, strict)
+    else:
+        raise TypeError(f"cannot load weights into a {type(model).__name__}; "
+                        "expected a torch.nn.Module or a keras.Model")
+
+
+def expected_tensors(graph: Graph) -> dict[str, tuple[int, ...]]:
+    """Torch-layout shape of every tensor the graph's torch model holds (``num_batches_tracked`` included)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, data in graph.op_nodes():
+        attrs, op = data["attrs"], data["op"]
+        source = graph.nodes[data["inputs"][0]]["shape"] if data["inputs"] else None
+        if op == "conv":
+            shapes[f"{name}.weight"] = (attrs.out, source[0] // attrs.groups, *attrs.kernel_hw)
+        elif op == "linear":
+            shapes[f"{name}.weight"] = (attrs.out, source[0])
+        elif op == "bn":
+            for suffix in ("weight", "bias", "running_mean", "running_var"):
+                shapes[f"{name}.{suffix}"] = (source[0],)
+            shapes[f"{name}.num_batches_tracked"] = ()
+            continue
+        else:
+            continue
+        if attrs.bias:
+            shapes[f"{name}.bias"] = (attrs.out,)
+    return shapes
+
+
+# ---- Keras --------------------------------------------------------------------------------------------------------
+def keras_layer_name(node: str, keras_backend: str) -> str:
+    """The Keras layer name of a node: the node name itself, except on Keras' torch backend (see above)."""
+    return node.replace(".", TORCH_BACKEND_SEPARATOR) if keras_backend == "torch" else node
+
+
+def node_name(layer_name: str) -> str:
+    """The node name of a Keras layer name, on any Keras backend."""
+    return layer_name.replace(TORCH_BACKEND_SEPARATOR, ".")
+
+
+def _keras_kind(layer: Any) -> str | None:
+    for cls in type(layer).__mro__:
+        if cls.__name__ in KERAS_TENSORS:
+            return cls.__name__
+    return None
+
+
+def _keras_tensors(model: Any) -> dict[str, tuple[Any, str | None]]:
+    """torch key -> (Keras variable, layout) for every weight of a Keras model."""
+    out: dict[str, tuple[Any, str | None]] = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        kind = _keras_kind(layer)
+        if kind is None:
+            raise TransferError(f"layer '{layer.name}' ({type(layer).__name__}) holds weights that archc cannot map; "
+                                f"mappable layers: {', '.join(KERAS_TENSORS)}")
+        for attribute, suffix, layout in KERAS_TENSORS[kind]:
+            variable = getattr(layer, attribute, None)
+            if variable is not None:
+                out[f"{node_name(layer.name)}.{suffix}"] = (variable, layout)
+    return out
+
+
+def _read_keras(model: Any) -> dict[str, Any]:
+    import numpy as np
+
+    state = {}
+    for key, (variable, layout) in _keras_tensors(model).items():
+        value = np.asarray(variable.numpy())
+        state[key] = value.transpose(TO_TORCH[layout]) if layout else value
+    return state
+
+
+def _load_keras(model: Any, state: Mapping[str, Any], strict: bool) -> None:
+    import numpy as np
+
+    targets = _keras_tensors(model)
+    shapes = {key: _torch_shape(tuple(variable.shape), layout) for key, (variable, layout) in targets.items()}
+    check_state(state, shapes, strict)
+    for key, (variable, layout) in targets.items():
+        if key in state:
+            value = _to_numpy(state[key])
+            value = value.transpose(TO_KERAS[layout]) if layout else value
+            variable.assign(np.ascontiguousarray(value, dtype=variable.dtype))
+
+
+def _torch_shape(keras_shape: tuple[int, ...], layout: str | None) -> tuple[int, ...]:
+    return tuple(keras_shape[axis] for axis in TO_TORCH[layout]) if layout else keras_shape
+
+
+# ---- torch --------------------------------------------------------------------------------------------------------
+def _load_torch(module: Any, state: Mapping[str, Any], strict: bool) -> None:
+    import torch
+
+    current = module.state_dict()
+    shapes = {key: tuple(value.shape) for key, value in current.items() if not key.endswith(TORCH_ONLY_SUFFIXES)}
+    check_state(state, shapes, strict)
+    new_state = dict(current)
+    for key, value in state.items():
+        if key in current:
+            tensor = value if isinstance(value, torch.Tensor) else torch.from_numpy(_to_numpy(value))
+            new_state[key] = tensor.to(dtype=current[key].dtype, device=current[key].device)
+    module.load_state_dict(new_state, strict=True)
+
+
+# ---- shared -------------------------------------------------------------------------------------------------------
+def _to_numpy(value: Any) -> Any:
+    import numpy as np
+
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def check_state(state: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], strict: bool) -> None:
+    """Raise TransferError naming every missing, unexpected and mismatched tensor."""
+    problems = []
+    mismatched = [f"{key}: source {list(_to_numpy(state[key]).shape)}, destination {list(shape)}"
+                  for key, shape in shapes.items() if key in state and tuple(_to_numpy(state[key]).shape) != shape]
+    if mismatched:
+        problems.append(f"{len(mismatched)} with different shapes (torch layout): " + "; ".join(mismatched))
+    if strict:
+        missing = [key for key in shapes if key not in state]
+        unexpected = [key for key in state if key not in shapes and not key.endswith(TORCH_ONLY_SUFFIXES)]
+        if missing:
+            problems.append(f"{len(missing)} missing in the source: {', '.join(missing)}")
+        if unexpected:
+            problems.append(f"{len(unexpected)} not in the destination: {', '.join(unexpected)}")
+    if problems:
+        raise TransferError("cannot transfer weights by name: " + "\n  ".join(["", *problems]).lstrip("\n "))

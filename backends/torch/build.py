@@ -1,0 +1,215 @@
+"""Lowering an archc Graph to a torch.fx.GraphModule.
+
+``make_plan`` runs every node's lowering once, in the graph's order, and records what the generated ``forward`` will
+do; ``build_model`` turns the plan into a GraphModule and ``source.emit_source`` into a standalone Python file. Modules
+sit at their node's hierarchical name (``layer1.0.conv1``), so state_dict keys are the spec's names, in graph order.
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+import re
+from dataclasses import dataclass, field
+
+import torch
+import torch.fx as fx
+from archc.backends.torch.registry import Call, Lowered, LoweringNode, get_lowering
+from torch import nn
+
+from archc.errors import Diagnostic, SpecError
+from archc.ir.graph import Graph
+from archc.ops.registry import OpSpec
+
+#: ops whose torch output is a new tensor that autograd does not save for backward, so an activation that is their
+#: only reader may overwrite it in place (bn -> relu and add -> relu, as torchvision's ReLU(inplace=True) does).
+#: Views (flatten), pass-throughs (identity, eval-mode dropout) and ops that save their output (sigmoid) are not here.
+FRESH_OUTPUT_OPS = frozenset({"conv", "linear", "bn", "add", "sub", "mul", "concat", "maxpool", "avgpool"})
+
+OUTPUT = "<output>"  # a virtual reader of the graph's output node: the caller reads it after forward returns
+
+
+@dataclass
+class Step:
+    """One graph node that does something at run time (nodes lowered to ``()`` are aliases and have no step)."""
+
+    name: str  # the node's hierarchical name: the module path for modules
+    ident: str  # a Python identifier derived from the name: the FX node and local variable name
+    op: str
+    attrs: OpSpec
+    inputs: list[str]  # the nodes whose tensors it reads, in port order, aliases followed
+    lowered: nn.Module | tuple[Call, ...]
+
+
+@dataclass
+class Plan:
+    """What the generated forward does, in order: the input placeholder, the steps, the output."""
+
+    graph: Graph
+    class_name: str
+    input_name: str
+    input_ident: str
+    steps: list[Step] = field(default_factory=list)
+    output: str = ""  # the node whose tensor forward returns (aliases followed)
+    readers: dict[str, list[str]] = field(default_factory=dict)  # node -> steps reading it (and OUTPUT)
+
+    @property
+    def modules(self) -> list[Step]:
+        return [step for step in self.steps if isinstance(step.lowered, nn.Module)]
+
+
+#: names the generated code uses itself: a local variable of the same name would hide them
+RESERVED_LOCALS = frozenset({"self", "torch", "nn", "F", "getattr", "x"})
+
+
+def identifier(name: str, taken: set[str] | None = None) -> str:
+    """``layer1.0.conv1`` -> ``layer1_0_conv1``: a valid, readable Python identifier for a node name.
+
+    With ``taken``, the identifier is also made unique (``a.b`` and ``a_b`` both read ``a_b``) and added to it.
+    """
+    ident = re.sub(r"\W", "_", name)
+    if not ident or ident[0].isdigit() or keyword.iskeyword(ident):
+        ident = "_" + ident
+    if ident in RESERVED_LOCALS:
+        ident += "_"
+    if taken is not None:
+        base, count = ident, 0
+        while ident in taken:
+            count += 1
+            ident = f"{base}_{count}"
+        taken.add(ident)
+    return ident
+
+
+def class_name(name: str) -> str:
+    """``se_resnet50`` -> ``SeResnet50``: the class name of the GraphModule and of emitted source."""
+    words = [word for word in re.split(r"[^A-Za-z0-9]+", name) if word]
+    text = "".join(word[:1].upper() + word[1:] for word in words) or "Network"
+    return text if text[0].isalpha() else "Net" + text
+
+
+@functools.cache
+def _reserved_names() -> frozenset[str]:
+    # attributes of a GraphModule (and so of nn.Module): a submodule of that name would shadow them or be shadowed
+    return frozenset(dir(fx.GraphModule(nn.Module(), fx.Graph())))
+
+
+def _check_graph(graph: Graph) -> None:
+    if graph.diagnostics:
+        raise SpecError(graph.diagnostics)
+    broken = [name for name, data in graph.op_nodes() if data.get("attrs") is None or data.get("shape") is None]
+    if broken:
+        raise SpecError(f"cannot lower a graph with failed nodes: {', '.join(broken[:5])}")
+
+
+def _check_module_name(name: str, data: dict) -> None:
+    for part in name.split("."):
+        if part in _reserved_names():
+            raise SpecError(Diagnostic(f"'{part}' in the node name '{name}' is an attribute of torch.nn.Module; it "
+                                       "cannot name a submodule", data.get("pos"), data.get("path", ""),
+                                       "rename the node"))
+
+
+def _as_calls(lowered: Lowered) -> nn.Module | tuple[Call, ...]:
+    return (lowered,) if isinstance(lowered, Call) else lowered
+
+
+def make_plan(graph: Graph, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Plan:
+    """Lower every node of ``graph`` once (modules created on ``device``, weights drawn from ``generator``)."""
+    _check_graph(graph)
+    taken: set[str] = set()
+    plan = Plan(graph, class_name(graph.name_), graph.input_node, identifier(graph.input_node, taken))
+    consumers: dict[str, list[str]] = {name: [] for name in graph.order()}
+    for name, data in graph.op_nodes():
+        for source in dict.fromkeys(data["inputs"]):
+            consumers[source].append(name)
+    consumers[graph.output_node].append(OUTPUT)
+    alias: dict[str, str] = {}  # a node lowered to () -> the node whose tensor it passes on
+
+    def readers(node: str) -> list[str]:
+        # the nodes that read this tensor; readers lowered as aliases pass it on to their own readers
+        found = []
+        for reader in consumers[node]:
+            found.extend(readers(reader) if reader in alias else [reader])
+        return found
+
+    for name, data in graph.op_nodes():
+        inputs = [alias.get(source, source) for source in data["inputs"]]
+        overwrite = (len(inputs) == 1 and graph.nodes[inputs[0]]["op"] in FRESH_OUTPUT_OPS
+                     and readers(inputs[0]) == [name])
+        node = LoweringNode(name, data["op"], data["attrs"], tuple(graph.nodes[s]["shape"] for s in inputs),
+                            data["shape"], can_overwrite_input=overwrite, generator=generator, device=device)
+        lowered = _as_calls(get_lowering(data["op"])(node))
+        if lowered == ():
+            if len(inputs) != 1:
+                raise ValueError(f"the lowering of {data['op']} passes its input on, but '{name}' has {len(inputs)}")
+            alias[name] = inputs[0]
+            continue
+        if isinstance(lowered, nn.Module):
+            _check_module_name(name, data)
+        plan.steps.append(Step(name, identifier(name, taken), data["op"], data["attrs"], inputs, lowered))
+    plan.output = alias.get(graph.output_node, graph.output_node)
+    plan.readers = {step: readers(step) for step in [plan.input_name, *(s.name for s in plan.steps)]}
+    return plan
+
+
+def _install(root: nn.Module, name: str, module: nn.Module) -> None:
+    *parents, leaf = name.split(".")
+    owner = root
+    for part in parents:
+        if part not in owner._modules:
+            owner.add_module(part, nn.Module())
+        owner = owner._modules[part]
+    owner.add_module(leaf, module)
+
+
+def _emit_calls(graph: fx.Graph, step: Step, args: list[fx.Node]) -> fx.Node:
+    calls = step.lowered
+    assert isinstance(calls, tuple)
+    value: fx.Node | None = None
+    for index, call in enumerate(calls):
+        last = index == len(calls) - 1
+        name = step.ident if last else f"{step.ident}_{call.target.__name__}"
+        kwargs = dict(call.kwargs)
+        if call.fold:
+            value = args[0]
+            for position, other in enumerate(args[1:], start=2):
+                node_name = name if position == len(args) else f"{name}_{position - 1}"
+                value = graph.create_node("call_function", call.target, (value, other, *call.args), kwargs,
+                                          name=node_name)
+        elif call.pack:
+            value = graph.create_node("call_function", call.target, (list(args), *call.args), kwargs, name=name)
+        else:
+            value = graph.create_node("call_function", call.target, (*args, *call.args), kwargs, name=name)
+        args = [value]
+    assert value is not None
+    return value
+
+
+def build_graph_module(plan: Plan) -> fx.GraphModule:
+    """The GraphModule of a plan: call_module nodes for modules, call_function nodes for the rest."""
+    graph = fx.Graph()
+    env = {plan.input_name: graph.placeholder(plan.input_name)}
+    root = nn.Module()
+    for step in plan.steps:
+        args = [env[source] for source in step.inputs]
+        if isinstance(step.lowered, nn.Module):
+            _install(root, step.name, step.lowered)
+            env[step.name] = graph.create_node("call_module", step.name, tuple(args), {}, name=step.ident)
+        else:
+            env[step.name] = _emit_calls(graph, step, args)
+    graph.output(env[plan.output])
+    # an nn.Module root (not a dict): GraphModule then copies the submodules in graph order, so the state_dict keys
+    # come in the order of the spec, as in the reference implementations (a dict root is sorted by depth)
+    return fx.GraphModule(root, graph, class_name=plan.class_name)
+
+
+def build_model(graph: Graph, seed: int | None = None) -> fx.GraphModule:
+    """Lower ``graph`` to a ``torch.fx.GraphModule`` in training mode, on the CPU, float32.
+
+    ``seed`` given: the weights come from a local generator seeded with it, so the same seed gives bit-identical
+    weights and torch's global random state is left alone. ``seed=None`` draws from torch's global generator, as
+    torch's own layers do. ``print(model.code)`` shows the generated forward.
+    """
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return build_graph_module(make_plan(graph, generator))

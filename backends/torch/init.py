@@ -1,0 +1,103 @@
+"""Initial weights as the spec asks (``attrs.init`` / ``attrs.bias_init``; bn ``gamma_init`` / ``beta_init``).
+
+Every scheme is written twice, side by side: as the call that fills a tensor (with an optional local generator, so a
+seed never touches torch's global random state) and as the source line ``emit_source`` writes. Modules are created
+without their constructor's initialisation (``uninitialised``), so each weight is drawn exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def uninitialised(cls: type[nn.Module], *args: Any, device: str | torch.device = "cpu", **kwargs: Any) -> nn.Module:
+    """``cls(*args, **kwargs)`` with uninitialised parameters and buffers on ``device``.
+
+    Built on the meta device, then given fresh storage: it skips the constructor's random draw, which the spec's
+    initialisation would overwrite. (``torch.nn.utils.skip_init`` does the same through ``to_empty``, several times
+    slower for a few hundred small layers.)
+    """
+    module = cls(*args, device="meta", **kwargs)
+    if torch.device(device).type == "meta":
+        return module
+    for store in (module._parameters, module._buffers):
+        for name, tensor in store.items():
+            if tensor is not None:
+                fresh = torch.empty(tensor.shape, dtype=tensor.dtype, device=device)
+                store[name] = nn.Parameter(fresh, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else fresh
+    return module
+
+
+#: scheme -> source of the statement that applies it to ``{}`` (a weight), as emitted into standalone files.
+WEIGHT_INIT_SOURCE = {
+    "kaiming_normal": "nn.init.kaiming_normal_({})",  # fan_in, gain sqrt(2): torchvision DenseNet
+    "kaiming_normal_fan_out": 'nn.init.kaiming_normal_({}, mode="fan_out", nonlinearity="relu")',  # torchvision ResNet
+    "kaiming_uniform": 'nn.init.kaiming_uniform_({}, nonlinearity="relu")',
+    "xavier_uniform": "nn.init.xavier_uniform_({})",
+    "xavier_normal": "nn.init.xavier_normal_({})",
+    "zeros": "nn.init.zeros_({})",
+}
+
+
+def init_weight(weight: torch.Tensor, scheme: str, generator: torch.Generator | None) -> None:
+    """Fill a conv / linear weight with ``scheme`` (see archc.ops.conv.WeightInit)."""
+    if weight.is_meta:  # no values to fill; random ops on meta tensors run slow Python reference kernels
+        return
+    with torch.no_grad():
+        if scheme == "torch_default":  # what nn.Conv2d / nn.Linear.reset_parameters draw
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+        elif scheme == "kaiming_normal":
+            nn.init.kaiming_normal_(weight, generator=generator)
+        elif scheme == "kaiming_normal_fan_out":
+            nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu", generator=generator)
+        elif scheme == "kaiming_uniform":
+            nn.init.kaiming_uniform_(weight, nonlinearity="relu", generator=generator)
+        elif scheme == "xavier_uniform":
+            nn.init.xavier_uniform_(weight, generator=generator)
+        elif scheme == "xavier_normal":
+            nn.init.xavier_normal_(weight, generator=generator)
+        elif scheme == "zeros":
+            nn.init.zeros_(weight)
+        else:
+            raise ValueError(f"unknown weight init '{scheme}'; known: torch_default, {', '.join(WEIGHT_INIT_SOURCE)}")
+
+
+def init_bias(bias: torch.Tensor, scheme: Any, weight: torch.Tensor, generator: torch.Generator | None) -> None:
+    """Fill a bias: ``torch_default`` (uniform ±1/sqrt(fan_in), as torch's layers), ``zeros`` or a constant."""
+    if bias.is_meta:
+        return
+    with torch.no_grad():
+        if scheme == "torch_default":
+            fan_in = weight[0].numel()
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            nn.init.uniform_(bias, -bound, bound, generator=generator)
+        elif scheme == "zeros":
+            nn.init.zeros_(bias)
+        else:
+            nn.init.constant_(bias, float(scheme))
+
+
+def init_statements(target: str, attrs: Any) -> list[str]:
+    """Source lines that give the module ``target`` (e.g. ``self.conv1``) the initialisation of ``attrs``.
+
+    Empty where the torch constructor already does it (torch_default, BatchNorm gamma 1 and beta 0).
+    """
+    lines = []
+    scheme = getattr(attrs, "init", "torch_default")
+    if scheme != "torch_default":
+        lines.append(WEIGHT_INIT_SOURCE[scheme].format(f"{target}.weight"))
+    if getattr(attrs, "bias", False):
+        bias_scheme = attrs.bias_init
+        if bias_scheme == "zeros":
+            lines.append(f"nn.init.zeros_({target}.bias)")
+        elif bias_scheme != "torch_default":
+            lines.append(f"nn.init.constant_({target}.bias, {float(bias_scheme)!r})")
+    if hasattr(attrs, "gamma_init") and attrs.gamma_init != 1.0:
+        lines.append(f"nn.init.constant_({target}.weight, {float(attrs.gamma_init)!r})")
+    if hasattr(attrs, "beta_init") and attrs.beta_init != 0.0:
+        lines.append(f"nn.init.constant_({target}.bias, {float(attrs.beta_init)!r})")
+    return lines

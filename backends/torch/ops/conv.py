@@ -1,0 +1,35 @@
+"""Weight-bearing ops: conv -> nn.Conv2d, linear -> nn.Linear, initialised as the node's ``init`` / ``bias_init``."""
+
+from __future__ import annotations
+
+from archc.backends.torch.init import init_bias, init_weight, uninitialised
+from archc.backends.torch.registry import LoweringNode, register_lowering
+from torch import nn
+
+
+def _initialise(module: nn.Conv2d | nn.Linear, node: LoweringNode) -> None:
+    # weight first, then bias: the order torch's own reset_parameters draws in
+    init_weight(module.weight, node.attrs.init, node.generator)
+    if module.bias is not None:
+        init_bias(module.bias, node.attrs.bias_init, module.weight, node.generator)
+
+
+@register_lowering("conv")
+def lower_conv(node: LoweringNode) -> nn.Module:
+    """nn.Conv2d with the node's kernel, stride, padding, dilation and groups."""
+    attrs = node.attrs
+    # build without the constructor's random draw, so each weight is drawn once, from node.generator
+    conv = uninitialised(nn.Conv2d, node.in_channels, attrs.out, kernel_size=attrs.kernel_hw, stride=attrs.stride_hw,
+                     padding=attrs.padding_hw, dilation=attrs.dilation_hw, groups=attrs.groups, bias=attrs.bias,
+                     device=node.device)
+    _initialise(conv, node)
+    return conv
+
+
+@register_lowering("linear")
+def lower_linear(node: LoweringNode) -> nn.Module:
+    """nn.Linear over [N, features]."""
+    attrs = node.attrs
+    linear = uninitialised(nn.Linear, node.in_channels, attrs.out, bias=attrs.bias, device=node.device)
+    _initialise(linear, node)
+    return linear

@@ -1,0 +1,31 @@
+"""Normalisation and regularisation: bn -> nn.BatchNorm2d / 1d, dropout -> nn.Dropout (modules: they follow
+``model.train()`` / ``model.eval()``)."""
+
+from __future__ import annotations
+
+import torch
+from archc.backends.torch.registry import Lowered, LoweringNode, register_lowering
+from torch import nn
+
+
+@register_lowering("bn")
+def lower_bn(node: LoweringNode) -> nn.Module:
+    """nn.BatchNorm2d for [C, H, W], nn.BatchNorm1d for [features]; eps and momentum in torch convention."""
+    attrs = node.attrs
+    cls = nn.BatchNorm2d if len(node.input_shapes[0]) == 3 else nn.BatchNorm1d
+    # built directly: BatchNorm's own initialisation draws nothing (gamma 1, beta 0, mean 0, variance 1)
+    norm = cls(node.in_channels, eps=attrs.eps, momentum=attrs.momentum, device=node.device)
+    with torch.no_grad():
+        if attrs.gamma_init != 1.0:
+            norm.weight.fill_(attrs.gamma_init)
+        if attrs.beta_init != 0.0:
+            norm.bias.fill_(attrs.beta_init)
+    return norm
+
+
+@register_lowering("dropout")
+def lower_dropout(node: LoweringNode) -> Lowered:
+    """nn.Dropout (a module, so model.eval() turns it off); nothing at all for p = 0."""
+    if node.attrs.p == 0:
+        return ()  # nothing to drop: the input itself, no module
+    return nn.Dropout(node.attrs.p)

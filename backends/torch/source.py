@@ -1,0 +1,271 @@
+"""``emit_source``: a standalone, readable PyTorch file for a graph (imports torch only, never archc).
+
+It is written from the same lowering plan as the GraphModule, so the two compute the same function and have the same
+state_dict keys in the same order: submodules sit in nested ``nn.ModuleDict`` containers named as the spec's nodes.
+The forward reads like hand-written code: a value read only by the next line flows through ``x``; other values keep
+their node's name and are deleted after their last reader, so memory is freed as early as in the GraphModule.
+"""
+
+from __future__ import annotations
+
+import keyword
+import operator
+import textwrap
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from archc.backends.torch.build import OUTPUT, Plan, Step, make_plan
+from archc.backends.torch.init import init_statements
+from archc.backends.torch.registry import INFIX, Call
+from torch import nn
+
+from archc.ir.graph import Graph
+
+INDENT = "    "
+WIDTH = 120
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _attribute_ok(name: str) -> bool:
+    # attribute access reaches a submodule only where the name is not already an attribute of its container
+    return name.isidentifier() and not keyword.iskeyword(name) and not hasattr(nn.ModuleDict, name)
+
+
+def module_access(name: str) -> str:
+    """``layer1.0.conv1`` -> ``self.layer1["0"].conv1``."""
+    first, *rest = name.split(".")
+    text = f"self.{first}" if _attribute_ok(first) else f"getattr(self, {_quote(first)})"
+    for part in rest:
+        text += f".{part}" if _attribute_ok(part) else f"[{_quote(part)}]"
+    return text
+
+
+def _qualified(target: Any) -> str:
+    name = target.__name__
+    if getattr(F, name, None) is target:
+        return f"F.{name}"
+    if getattr(torch, name, None) is target:
+        return f"torch.{name}"
+    raise ValueError(f"emit_source cannot name the function {target!r}; lowerings call torch or torch.nn.functional")
+
+
+def _slice(part: Any) -> str:
+    if not isinstance(part, slice):
+        return repr(part)
+    text = ("" if part.start is None else str(part.start)) + ":" + ("" if part.stop is None else str(part.stop))
+    return text + (f":{part.step}" if part.step is not None else "")
+
+
+def _literal(value: Any) -> str:
+    return _quote(value) if isinstance(value, str) else repr(value)
+
+
+def render_call(call: Call, args: list[str]) -> str:
+    """The Python expression of one Call applied to argument expressions."""
+    if call.fold and call.target in INFIX:
+        return f" {INFIX[call.target]} ".join(args)
+    if call.target is operator.getitem:
+        (index,) = call.args
+        return f"{args[0]}[{', '.join(_slice(part) for part in index)}]"
+    name = _qualified(call.target)
+    if call.fold:
+        text = args[0]
+        for other in args[1:]:
+            text = f"{name}({text}, {other})"
+        return text
+    parts = [f"[{', '.join(args)}]"] if call.pack else list(args)
+    parts += [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def _expression(step: Step, args: list[str]) -> str:
+    if isinstance(step.lowered, nn.Module):
+        return f"{module_access(step.name)}({', '.join(args)})"
+    text = ""
+    for index, call in enumerate(step.lowered):
+        if index:
+            previous = step.lowered[index - 1]
+            args = [f"({text})" if previous.fold and previous.target in INFIX else text]
+        text = render_call(call, args)
+    return text
+
+
+def _wrapped_pack(target: str, step: Step, args: list[str]) -> list[str]:
+    """A long ``torch.cat([...], dim=1)`` (a late DenseNet layer reads every earlier one) over several lines."""
+    (call,) = step.lowered  # type: ignore[misc]
+    extra = [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
+    chunks = textwrap.wrap(", ".join(args) + ",", WIDTH - 4 * len(INDENT), break_long_words=False)
+    return [f"{target} = {_qualified(call.target)}([", *[INDENT + chunk for chunk in chunks],
+            f"], {', '.join(extra)})" if extra else "])"]
+
+
+def _int_or_pair(value: tuple[int, ...]) -> str:
+    return str(value[0]) if len(set(value)) == 1 else repr(tuple(value))
+
+
+def _arguments(positional: list[Any], keywords: list[tuple[str, Any, Any]]) -> str:
+    """``positional`` then ``name=value`` for each (name, value, default) whose value is not the default."""
+    parts = [str(value) for value in positional]
+    parts += [f"{name}={value}" for name, value, default in keywords if value != default]
+    return ", ".join(parts)
+
+
+def _constructor(module: nn.Module) -> str:
+    """The constructor call of a built-in layer, defaults left out, as one would write it by hand."""
+    if type(module) is nn.Conv2d:
+        return "nn.Conv2d(" + _arguments([module.in_channels, module.out_channels], [
+            ("kernel_size", _int_or_pair(module.kernel_size), None), ("stride", _int_or_pair(module.stride), "1"),
+            ("padding", _int_or_pair(module.padding), "0"), ("dilation", _int_or_pair(module.dilation), "1"),
+            ("groups", module.groups, 1), ("bias", module.bias is not None, True)]) + ")"
+    if type(module) is nn.Linear:
+        return "nn.Linear(" + _arguments([module.in_features, module.out_features],
+                                         [("bias", module.bias is not None, True)]) + ")"
+    if type(module) in (nn.BatchNorm1d, nn.BatchNorm2d):
+        return f"nn.{type(module).__name__}(" + _arguments([module.num_features], [
+            ("eps", module.eps, 1e-5), ("momentum", module.momentum, 0.1)]) + ")"
+    if type(module) in (nn.MaxPool2d, nn.AvgPool2d):
+        stride = module.stride if module.stride != module.kernel_size else None  # torch's default: the kernel
+        return f"nn.{type(module).__name__}(" + _arguments([], [
+            ("kernel_size", module.kernel_size, None), ("stride", stride, None), ("padding", module.padding, 0)]) + ")"
+    if type(module) is nn.GELU:
+        return "nn.GELU()" if module.approximate == "none" else f'nn.GELU(approximate="{module.approximate}")'
+    if type(module) is nn.Dropout:
+        return f"nn.Dropout(p={module.p})"
+    # other torch layers print as their own constructor call
+    text = repr(module)
+    if type(module).__module__.split(".")[:2] != ["torch", "nn"] or "\n" in text:
+        raise ValueError(f"emit_source writes torch.nn layers only, got {type(module).__qualname__}")
+    return f"nn.{text}"
+
+
+def _tree(plan: Plan) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for step in plan.modules:
+        *parents, leaf = step.name.split(".")
+        owner = tree
+        for part in parents:
+            owner = owner.setdefault(part, {})
+        owner[leaf] = _constructor(step.lowered)  # type: ignore[arg-type]
+    return tree
+
+
+def _module_dict(tree: dict[str, Any]) -> list[str]:
+    lines = ["nn.ModuleDict({"]
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            inner = _module_dict(value)
+            lines += [f"{INDENT}{_quote(key)}: {inner[0]}", *[INDENT + line for line in inner[1:-1]],
+                      f"{INDENT}{inner[-1]},"]
+        else:
+            lines.append(f"{INDENT}{_quote(key)}: {value},")
+    lines.append("})")
+    return lines
+
+
+def _init_method(plan: Plan, reset: bool) -> list[str]:
+    lines = ["def __init__(self) -> None:", f"{INDENT}super().__init__()"]
+    for key, value in _tree(plan).items():
+        text = _module_dict(value) if isinstance(value, dict) else [value]
+        if _attribute_ok(key):
+            text[0] = f"self.{key} = {text[0]}"
+        else:
+            text[0], text[-1] = f"self.add_module({_quote(key)}, {text[0]}", text[-1] + ")"
+        lines += [INDENT + line for line in text]
+    if reset:
+        lines.append(f"{INDENT}self.reset_parameters()")
+    return lines
+
+
+def _reset_method(plan: Plan) -> list[str]:
+    groups: dict[tuple[str, ...], list[Step]] = {}  # the statements for one module -> the modules that need them
+    for step in plan.modules:
+        statements = tuple(init_statements("module", step.attrs))
+        if statements:
+            groups.setdefault(statements, []).append(step)
+    if not groups:
+        return []
+    lines = ["def reset_parameters(self) -> None:",
+             f'{INDENT}"""The spec\'s initialisation, where it differs from what the layer constructors draw."""']
+    for statements, steps in groups.items():
+        if len(steps) == 1:
+            lines += [INDENT + line for line in init_statements(module_access(steps[0].name), steps[0].attrs)]
+            continue
+        listing = ", ".join(_quote(step.name) for step in steps)
+        chunks = textwrap.wrap(listing, WIDTH - 4 * len(INDENT), break_long_words=False, break_on_hyphens=False)
+        if len(chunks) == 1:
+            lines.append(f"{INDENT}for name in ({chunks[0]}):")
+        else:
+            chunks[-1] += ","
+            lines += [f"{INDENT}for name in (", *[INDENT * 2 + chunk for chunk in chunks], f"{INDENT}):"]
+        lines.append(f"{INDENT * 2}module = self.get_submodule(name)")
+        lines += [INDENT * 2 + statement for statement in statements]
+    return lines
+
+
+def _forward_method(plan: Plan) -> list[str]:
+    names = {plan.input_name: plan.input_ident}
+    last_reader = {source: step.name for step in plan.steps for source in step.inputs}
+    lines = [f"def forward(self, {plan.input_ident}: torch.Tensor) -> torch.Tensor:"]
+    for index, step in enumerate(plan.steps):
+        args = [names[source] for source in step.inputs]
+        following = plan.steps[index + 1].name if index + 1 < len(plan.steps) else None
+        # a value read by the next line only flows through x, as in hand-written forwards
+        names[step.name] = "x" if plan.readers[step.name] == [following] else step.ident
+        statement = f"{names[step.name]} = {_expression(step, args)}"
+        if len(statement) > WIDTH - 2 * len(INDENT) and isinstance(step.lowered, tuple) and step.lowered[0].pack:
+            lines += [INDENT + line for line in _wrapped_pack(names[step.name], step, args)]
+        else:
+            lines.append(INDENT + statement)
+        dead = [names[source] for source in dict.fromkeys(step.inputs)
+                if last_reader[source] == step.name and names[source] not in ("x", plan.input_ident)
+                and OUTPUT not in plan.readers[source]]
+        if dead:
+            lines.append(f"{INDENT}del {', '.join(dead)}")
+    lines.append(f"{INDENT}return {names[plan.output]}")
+    return lines
+
+
+def emit_source(graph: Graph) -> str:
+    """A standalone PyTorch file defining an ``nn.Module`` class that builds the same model as ``build_model``.
+
+    Same submodule names (so the same state_dict keys, in the same order) and the same forward; the initialisation
+    follows the spec too. Only torch is imported: the file runs where archc is not installed.
+    """
+    from archc import __version__
+
+    plan = make_plan(graph, device="meta")  # the structure only: no weights are drawn
+    input_shape = ", ".join(map(str, graph.nodes[graph.input_node]["shape"]))
+    output_shape = ", ".join(map(str, graph.nodes[graph.output_node]["shape"]))
+    reset = _reset_method(plan)
+    methods = [_init_method(plan, bool(reset)), reset, _forward_method(plan)]
+    body = [f"class {plan.class_name}(nn.Module):",
+            f'{INDENT}"""{graph.name_}: input [N, {input_shape}] -> output [N, {output_shape}]."""']
+    for method in filter(None, methods):
+        body += ["", *[INDENT + line for line in method]]
+    uses_functional = any("F." in line for line in body)
+    return f'''"""{graph.name_}: a standalone PyTorch module, generated by archc {__version__}.
+
+The submodules carry the spec's node names, so a state_dict of the archc model loads with strict=True:
+
+    model = {plan.class_name}()
+    model.load_state_dict(torch.load("weights.pt"))
+"""
+
+from __future__ import annotations
+
+import torch
+{"import torch.nn.functional as F" + chr(10) if uses_functional else ""}from torch import nn
+
+
+{chr(10).join(body)}
+
+
+if __name__ == "__main__":
+    model = {plan.class_name}().eval()
+    with torch.no_grad():
+        print(model(torch.zeros(1, {input_shape})).shape)
+'''

@@ -1,0 +1,37 @@
+"""The Keras lowering registry: one lowering per op, duplicates and unknown ops are errors that name the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+import archc
+from archc.ops.registry import OPS, load_builtin_ops
+
+pytest.importorskip("keras")
+
+from archc.backends.keras import LOWERINGS, build_model, get_lowering, register_lowering  # noqa: E402
+from archc.backends.keras.registry import load_builtin_lowerings  # noqa: E402
+
+
+def test_every_op_has_a_lowering():
+    load_builtin_ops()
+    load_builtin_lowerings()
+    assert set(OPS) <= set(LOWERINGS), f"ops without a keras lowering: {sorted(set(OPS) - set(LOWERINGS))}"
+
+
+def test_duplicate_registration_fails():
+    with pytest.raises(ValueError, match="'relu' is already registered"):
+        register_lowering("relu")(lambda builder, name, data, inputs: inputs[0])
+
+
+def test_unknown_op_lists_the_known_ones():
+    with pytest.raises(KeyError, match="no lowering for op 'frobnicate'; known ops: .*conv"):
+        get_lowering("frobnicate")
+
+
+def test_unknown_op_in_a_graph_is_a_located_spec_error():
+    graph = archc.build_graph("resnet20")
+    graph.nodes["layer1.0.conv1"]["op"] = "frobnicate"
+    with pytest.raises(archc.SpecError, match="no lowering for op 'frobnicate'") as info:
+        build_model(graph)
+    assert info.value.diagnostics[0].position is not None
