@@ -36,9 +36,14 @@ def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str,
     return expand(spec.tree, spec.model, strict=strict)
 
 
-def summarize(spec: Any, batch_size: int = 1, depth: int = 0, **params: Any) -> Summary:
-    """Per-node output shape, parameters and MACs, and exact totals, for a spec or a built Graph."""
-    graph = spec if isinstance(spec, Graph) else build_graph(spec, **params)
+def summarize(spec: Any, batch_size: int = 1, depth: int = 0,
+              overrides: list[str] | dict[str, Any] | None = None, **params: Any) -> Summary:
+    """Per-node output shape, parameters and MACs, and exact totals, for a spec or a built Graph.
+
+    ``depth`` groups rows by the first N levels of their names. A spec parameter whose name clashes with an option
+    of this function (``depth``, ``batch_size``) is set through ``overrides={"depth": 56}``.
+    """
+    graph = spec if isinstance(spec, Graph) else build_graph(spec, overrides=overrides, **params)
     return summarize_graph(graph, batch_size=batch_size, depth=depth)
 
 
@@ -58,12 +63,13 @@ def backend_module(name: str) -> Any:
     return importlib.import_module(BACKENDS[name])
 
 
-def load(spec: Any, backend: str = "torch", seed: int | None = None, **params: Any) -> Any:
+def load(spec: Any, backend: str = "torch", seed: int | None = None,
+         overrides: list[str] | dict[str, Any] | None = None, **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
 
-    ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``.
+    ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
+    (a parameter named like an option of this function — ``backend``, ``seed`` — goes in ``overrides={...}``).
     Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
     """
-    parsed = parse(spec, **params) if not isinstance(spec, Spec) or params else spec
-    graph = build_graph(parsed)
+    graph = build_graph(spec, overrides=overrides, **params)
     return backend_module(backend).build_model(graph, seed=seed)
