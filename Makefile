@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH := torch==2.14.1 torchvision==0.29.1
 APT_PACKAGES := dataset-fashion-mnist graphviz chromium
 
-.PHONY: demo install install-system test
+.PHONY: demo install install-system test test-all
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,4 +30,8 @@ demo: install
 	$(VENV)/bin/archc compile specs/densenet121.yaml --backend torch --force
 
 test: install install-system
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	$(PY) -m pytest -q -n 2 -m "not slow" tests
+
+# everything, the long reference checks (deep nets at full resolution) included
+test-all: install install-system
+	$(PY) -m pytest -q -n 2 tests

@@ -7,5 +7,6 @@ imported by the ``train`` command. See docs/training.md.
 
 from archc.train.config import TrainConfig
 from archc.train.errors import TrainError
+from archc.train.runner import TrainResult, run
 
-__all__ = ["TrainConfig", "TrainError"]
+__all__ = ["TrainConfig", "TrainError", "TrainResult", "run"]

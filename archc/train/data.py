@@ -125,13 +125,16 @@ class SyntheticSplit:
         return SyntheticSplit(len(indices), self.shape, self.num_classes, self.seed)
 
 
+AnySplit = ArraySplit | FolderSplit | SyntheticSplit
+
+
 @dataclass
 class Dataset:
     """A train and a held-out split with their common image shape and class names."""
 
     name: str
-    train: ArraySplit | FolderSplit | SyntheticSplit
-    test: ArraySplit | FolderSplit | SyntheticSplit
+    train: AnySplit
+    test: AnySplit
     classes: list[str]
     source: str = ""
 
@@ -344,7 +347,7 @@ def _load_path(path: Path, input_shape: tuple[int, ...], seed: int) -> Dataset:
     return load_folder_dataset(path, tuple(input_shape), seed)  # type: ignore[arg-type]
 
 
-def _take(split: ArraySplit | FolderSplit | SyntheticSplit, count: int | None, seed: int):  # noqa: ANN202
+def _take(split: AnySplit, count: int | None, seed: int) -> AnySplit:
     """A seeded random subset of ``count`` samples (in their original order), or the split itself."""
     if count is None or count >= len(split):
         return split

@@ -28,7 +28,12 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "") -
         loss_axis.plot(*_series(rows, key), style, marker="o", markersize=3, label=label)
     for key, label, style in (("train_acc", "train", "--"), ("test_acc", "test", "-")):
         acc_axis.plot(*_series(rows, key), style, marker="o", markersize=3, label=label)
-    loss_axis.set(xlabel="epoch", ylabel="loss", title="loss")
+    losses = [row[key] for row in rows for key in ("train_loss", "test_loss") if row.get(key) is not None]
+    positive = [v for v in losses if v > 0]
+    log_scale = bool(positive) and len(positive) == len(losses) and max(positive) > 50 * min(positive)
+    if log_scale:  # an early blow-up (a deep plain net's first test loss, say) would flatten everything else
+        loss_axis.set_yscale("log")
+    loss_axis.set(xlabel="epoch", ylabel="loss (log scale)" if log_scale else "loss", title="loss")
     acc_axis.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for axis in (loss_axis, acc_axis):
         axis.grid(alpha=0.3)

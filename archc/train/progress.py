@@ -22,16 +22,16 @@ class EpochProgress:
             return
         self._progress = Progress(
             TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(bar_width=30), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.4f}  {task.fields[ips]:,.0f} img/s"),
+            TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[ips]} img/s"),
             TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
             console=self.console, transient=True, refresh_per_second=4)
         self._progress.start()
-        self._task = self._progress.add_task("train", total=steps, completed=done, loss=float("nan"),
-                                             acc=float("nan"), ips=0.0)
+        self._task = self._progress.add_task("train", total=steps, completed=done, loss="-", acc="-", ips="-")
 
     def update(self, step: int, loss: float, acc: float, images_per_s: float) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=step, loss=loss, acc=acc, ips=images_per_s)
+            self._progress.update(self._task, completed=step, loss=f"{loss:.4f}", acc=f"{acc:.4f}",
+                                  ips=f"{images_per_s:,.0f}")
 
     def stop(self) -> None:
         if self._progress is not None:

@@ -1,8 +1,9 @@
 """``archc.train.run``: resolve spec, data and run folder, then hand over to the torch loop or to Keras' fit.
 
-    >>> from archc.train import TrainConfig, run
-    >>> result = run(TrainConfig(spec="resnet20", data="fashion-mnist", epochs=1, subset=2000))  # doctest: +SKIP
-    >>> result = run(resume=result.run_dir, changes={"epochs": 3})                                # doctest: +SKIP
+    from archc.train import TrainConfig, run
+
+    result = run(TrainConfig(spec="resnet20", data="fashion-mnist", epochs=1, subset=2000))
+    result = run(resume=result.run_dir, changes={"epochs": 3})
 
 Framework-free itself: torch or tensorflow are imported only by the backend chosen.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from archc.train.config import RESUMABLE_CHANGES, TrainConfig
-from archc.train.data import Adaptation, Dataset, channel_stats, load_dataset, plan_adaptation
+from archc.train.data import KNOWN_DIRS, Adaptation, Dataset, channel_stats, load_dataset, plan_adaptation
 from archc.train.errors import TrainError
 from archc.train.rundir import RunDir
 
@@ -95,6 +96,9 @@ def _resume_config(run: RunDir, cfg: TrainConfig | None, changes: dict[str, Any]
         raise TrainError("give either a configuration or a run folder to resume, not both")
     saved = run.read_config()
     base = TrainConfig.from_dict(saved["train"])
+    unknown = sorted(set(changes) - set(base.to_dict()))
+    if unknown:
+        raise TrainError(f"unknown training options: {', '.join(unknown)}")
     refused = sorted(k for k, v in changes.items() if k not in RESUMABLE_CHANGES and getattr(base, k) != v)
     if refused:
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in refused)
@@ -119,6 +123,7 @@ def prepare(cfg: TrainConfig | None = None, resume: str | Path | None = None, sp
         if not cfg.spec:
             raise TrainError("no spec to train (give a spec file or a zoo name)")
         parsed = _parse(cfg.spec, cfg.overrides)
+        cfg = _absolute_paths(cfg)
     info = spec_info(parsed)
     dataset = load_dataset(cfg.data, info.input_shape, info.num_outputs, cfg.data_dir, cfg.subset,
                            cfg.test_subset, cfg.seed)
@@ -138,6 +143,16 @@ def prepare(cfg: TrainConfig | None = None, resume: str | Path | None = None, sp
         run = None
     return Prepared(cfg, info, dataset, adaptation, mean, std, run, Path(resume) if resume is not None else None,
                     notes)
+
+
+def _absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """Data paths as absolute paths in config.json, so that --resume works from any folder."""
+    changes: dict[str, Any] = {}
+    if cfg.data not in KNOWN_DIRS and cfg.data != "synthetic" and Path(cfg.data).exists():
+        changes["data"] = str(Path(cfg.data).resolve())
+    if cfg.data_dir:
+        changes["data_dir"] = str(Path(cfg.data_dir).expanduser().resolve())
+    return cfg.replace(**changes) if changes else cfg
 
 
 def _fit_classes(cfg: TrainConfig, info: SpecInfo, dataset: Dataset, notes: list[str]) -> tuple[TrainConfig,

@@ -21,10 +21,20 @@ from archc.errors import Diagnostic, SpecError
 from archc.ir.graph import Graph
 from archc.ops.registry import OpSpec
 
-#: ops whose torch output is a new tensor that autograd does not save for backward, so an activation that is their
-#: only reader may overwrite it in place (bn -> relu and add -> relu, as torchvision's ReLU(inplace=True) does).
-#: Views (flatten), pass-throughs (identity, eval-mode dropout) and ops that save their output (sigmoid) are not here.
+#: ops whose torch output is a new tensor that autograd does not save for backward, so an activation or a residual
+#: add that is its only reader may overwrite it in place (bn -> relu, bn -> add, add -> relu, as torchvision's
+#: ReLU(inplace=True) and ``out += identity``). Views (flatten), pass-throughs (identity, eval-mode dropout) and ops
+#: that save their output (sigmoid) are not here.
 FRESH_OUTPUT_OPS = frozenset({"conv", "linear", "bn", "add", "sub", "mul", "concat", "maxpool", "avgpool"})
+
+#: how an op's output dtype follows its inputs' under autocast (bf16 / fp16 regions): conv and linear compute in
+#: the reduced precision; these ops keep their input's dtype; merges promote to the widest of their inputs'. Ops not
+#: listed (softmax, which CUDA autocast runs in float32, and ops registered by users) count as unknown.
+DTYPE_KEEPING_OPS = frozenset({"bn", "dropout", "identity", "flatten", "channel_pad", "relu", "relu6", "leaky_relu",
+                               "gelu", "silu", "sigmoid", "tanh", "maxpool", "avgpool", "global_avgpool",
+                               "global_maxpool"})
+REDUCED_PRECISION_OPS = frozenset({"conv", "linear"})
+PROMOTING_OPS = frozenset({"add", "sub", "mul", "concat"})
 
 OUTPUT = "<output>"  # a virtual reader of the graph's output node: the caller reads it after forward returns
 
@@ -45,7 +55,6 @@ class Step:
 class Plan:
     """What the generated forward does, in order: the input placeholder, the steps, the output."""
 
-    graph: Graph
     class_name: str
     input_name: str
     input_ident: str
@@ -102,12 +111,43 @@ def _check_graph(graph: Graph) -> None:
         raise SpecError(f"cannot lower a graph with failed nodes: {', '.join(broken[:5])}")
 
 
-def _check_module_name(name: str, data: dict) -> None:
-    for part in name.split("."):
-        if part in _reserved_names():
-            raise SpecError(Diagnostic(f"'{part}' in the node name '{name}' is an attribute of torch.nn.Module; it "
-                                       "cannot name a submodule", data.get("pos"), data.get("path", ""),
-                                       "rename the node"))
+def _check_module_name(name: str, data: dict, layers: set[str], containers: set[str]) -> None:
+    """A module name must not shadow an nn.Module attribute, and a layer cannot also hold other layers."""
+    parts = name.split(".")
+    prefixes = {".".join(parts[:depth]) for depth in range(1, len(parts))}
+    problem = None
+    if any(part in _reserved_names() for part in parts):
+        part = next(part for part in parts if part in _reserved_names())
+        problem = f"'{part}' in the node name '{name}' is an attribute of torch.nn.Module; it cannot name a submodule"
+    elif name in containers or prefixes & layers:
+        other = name if name in containers else min(prefixes & layers)
+        problem = f"'{other}' would be both a layer and the container of other layers"
+    if problem:
+        raise SpecError(Diagnostic(problem, data.get("pos"), data.get("path", ""), "rename the node"))
+    layers.add(name)
+    containers.update(prefixes)
+
+
+def _reduced_precision(op: str, inputs: list[bool | None]) -> bool | None:
+    """Whether the op's output is in autocast's reduced precision (True), full precision (False) or unknown (None)."""
+    if op in REDUCED_PRECISION_OPS:
+        return True
+    if op in DTYPE_KEEPING_OPS or op in PROMOTING_OPS:
+        if None in inputs:
+            return None
+        return all(inputs)  # a merge of a reduced and a full precision tensor is promoted to full precision
+    return None
+
+
+def _can_overwrite(graph: Graph, name: str, inputs: list[str], readers: list[str],
+                   reduced: dict[str, bool | None]) -> bool:
+    """Whether the node may write its result into its first input (see LoweringNode.can_overwrite_input)."""
+    first = inputs[0]
+    others = [reduced[source] for source in inputs[1:]]
+    # first += other fails when other's dtype is wider (bf16 += fp32 under autocast); fine when first is the wider
+    dtype_safe = reduced[first] is False or all(value is True for value in others)
+    return (graph.nodes[first]["op"] in FRESH_OUTPUT_OPS and readers == [name] and inputs.count(first) == 1
+            and graph.nodes[first]["shape"] == graph.nodes[name]["shape"] and dtype_safe)
 
 
 def _as_calls(lowered: Lowered) -> nn.Module | tuple[Call, ...]:
@@ -118,13 +158,16 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
     """Lower every node of ``graph`` once (modules created on ``device``, weights drawn from ``generator``)."""
     _check_graph(graph)
     taken: set[str] = set()
-    plan = Plan(graph, class_name(graph.name_), graph.input_node, identifier(graph.input_node, taken))
+    plan = Plan(class_name(graph.name_), graph.input_node, identifier(graph.input_node, taken))
     consumers: dict[str, list[str]] = {name: [] for name in graph.order()}
     for name, data in graph.op_nodes():
         for source in dict.fromkeys(data["inputs"]):
             consumers[source].append(name)
     consumers[graph.output_node].append(OUTPUT)
     alias: dict[str, str] = {}  # a node lowered to () -> the node whose tensor it passes on
+    reduced: dict[str, bool | None] = {graph.input_node: False}  # see _reduced_precision
+    layers: set[str] = set()  # module names so far, and the containers they create
+    containers: set[str] = set()
 
     def readers(node: str) -> list[str]:
         # the nodes that read this tensor; readers lowered as aliases pass it on to their own readers
@@ -135,8 +178,8 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
 
     for name, data in graph.op_nodes():
         inputs = [alias.get(source, source) for source in data["inputs"]]
-        overwrite = (len(inputs) == 1 and graph.nodes[inputs[0]]["op"] in FRESH_OUTPUT_OPS
-                     and readers(inputs[0]) == [name])
+        overwrite = _can_overwrite(graph, name, inputs, readers(inputs[0]), reduced)
+        reduced[name] = _reduced_precision(data["op"], [reduced[source] for source in inputs])
         node = LoweringNode(name, data["op"], data["attrs"], tuple(graph.nodes[s]["shape"] for s in inputs),
                             data["shape"], can_overwrite_input=overwrite, generator=generator, device=device)
         lowered = _as_calls(get_lowering(data["op"])(node))
@@ -146,7 +189,7 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
             alias[name] = inputs[0]
             continue
         if isinstance(lowered, nn.Module):
-            _check_module_name(name, data)
+            _check_module_name(name, data, layers, containers)
         plan.steps.append(Step(name, identifier(name, taken), data["op"], data["attrs"], inputs, lowered))
     plan.output = alias.get(graph.output_node, graph.output_node)
     plan.readers = {step: readers(step) for step in [plan.input_name, *(s.name for s in plan.steps)]}
@@ -169,25 +212,25 @@ def _emit_calls(graph: fx.Graph, step: Step, args: list[fx.Node]) -> fx.Node:
     value: fx.Node | None = None
     for index, call in enumerate(calls):
         last = index == len(calls) - 1
-        name = step.ident if last else f"{step.ident}_{call.target.__name__}"
+        name = step.ident if last else f"{step.ident}_{call.name}"
+        kind = "call_method" if call.method else "call_function"
         kwargs = dict(call.kwargs)
         if call.fold:
             value = args[0]
             for position, other in enumerate(args[1:], start=2):
                 node_name = name if position == len(args) else f"{name}_{position - 1}"
-                value = graph.create_node("call_function", call.target, (value, other, *call.args), kwargs,
-                                          name=node_name)
+                value = graph.create_node(kind, call.target, (value, other, *call.args), kwargs, name=node_name)
         elif call.pack:
-            value = graph.create_node("call_function", call.target, (list(args), *call.args), kwargs, name=name)
+            value = graph.create_node(kind, call.target, (list(args), *call.args), kwargs, name=name)
         else:
-            value = graph.create_node("call_function", call.target, (*args, *call.args), kwargs, name=name)
+            value = graph.create_node(kind, call.target, (*args, *call.args), kwargs, name=name)
         args = [value]
     assert value is not None
     return value
 
 
 def build_graph_module(plan: Plan) -> fx.GraphModule:
-    """The GraphModule of a plan: call_module nodes for modules, call_function nodes for the rest."""
+    """The GraphModule of a plan: call_module nodes for modules, call_function / call_method nodes for the rest."""
     graph = fx.Graph()
     env = {plan.input_name: graph.placeholder(plan.input_name)}
     root = nn.Module()

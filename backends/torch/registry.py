@@ -31,14 +31,20 @@ class Call:
     """A parameter-free op as ``target(*inputs, *args, **kwargs)``.
 
     ``pack``: pass the inputs as one list (``torch.cat([a, b], dim=1)``). ``fold``: apply a binary ``target`` left to
-    right over two or more inputs (``a + b + c``).
+    right over two or more inputs (``a + b + c``). ``method``: ``target`` is the name of a Tensor method called on the
+    first input (``a.add_(b)``).
     """
 
-    target: Callable[..., Any]
+    target: Callable[..., Any] | str
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     pack: bool = False
     fold: bool = False
+    method: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.target if isinstance(self.target, str) else self.target.__name__
 
 
 Lowered = nn.Module | Call | tuple[Call, ...]
@@ -53,7 +59,8 @@ class LoweringNode:
     attrs: OpSpec
     input_shapes: tuple[Shape, ...]
     shape: Shape
-    #: the single input is a fresh tensor that nothing else reads and that autograd does not keep: in-place is safe
+    #: the first input is a fresh tensor of this node's shape that nothing else reads and autograd does not keep, and
+    #: the other inputs cannot widen its dtype (under autocast): writing the result into it is safe
     can_overwrite_input: bool = False
     #: random source for initial weights (None: torch's global generator)
     generator: torch.Generator | None = None

@@ -71,6 +71,13 @@ def render_call(call: Call, args: list[str]) -> str:
     if call.target is operator.getitem:
         (index,) = call.args
         return f"{args[0]}[{', '.join(_slice(part) for part in index)}]"
+    extra = [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
+    if call.method:
+        groups = [[other] for other in args[1:]] if call.fold else [args[1:]]
+        text = args[0]
+        for group in groups:
+            text = f"{text}.{call.name}({', '.join([*group, *extra])})"
+        return text
     name = _qualified(call.target)
     if call.fold:
         text = args[0]
@@ -78,8 +85,7 @@ def render_call(call: Call, args: list[str]) -> str:
             text = f"{name}({text}, {other})"
         return text
     parts = [f"[{', '.join(args)}]"] if call.pack else list(args)
-    parts += [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
-    return f"{name}({', '.join(parts)})"
+    return f"{name}({', '.join(parts + extra)})"
 
 
 def _expression(step: Step, args: list[str]) -> str:
@@ -147,8 +153,11 @@ def _tree(plan: Plan) -> dict[str, Any]:
     for step in plan.modules:
         *parents, leaf = step.name.split(".")
         owner = tree
-        for part in parents:
+        for depth, part in enumerate(parents):
             owner = owner.setdefault(part, {})
+            if not isinstance(owner, dict):
+                raise ValueError(f"emit_source: '{step.name}' sits inside the layer '{'.'.join(parents[:depth + 1])}'; "
+                                 "only containers hold layers in the emitted file")
         owner[leaf] = _constructor(step.lowered)  # type: ignore[arg-type]
     return tree
 
@@ -173,7 +182,8 @@ def _init_method(plan: Plan, reset: bool) -> list[str]:
         if _attribute_ok(key):
             text[0] = f"self.{key} = {text[0]}"
         else:
-            text[0], text[-1] = f"self.add_module({_quote(key)}, {text[0]}", text[-1] + ")"
+            text[0] = f"self.add_module({_quote(key)}, {text[0]}"
+            text[-1] += ")"
         lines += [INDENT + line for line in text]
     if reset:
         lines.append(f"{INDENT}self.reset_parameters()")
@@ -206,6 +216,11 @@ def _reset_method(plan: Plan) -> list[str]:
     return lines
 
 
+def _is_augmented_add(step: Step) -> bool:
+    return isinstance(step.lowered, tuple) and len(step.lowered) == 1 and step.lowered[0].method \
+        and step.lowered[0].target == "add_"
+
+
 def _forward_method(plan: Plan) -> list[str]:
     names = {plan.input_name: plan.input_ident}
     last_reader = {source: step.name for step in plan.steps for source in step.inputs}
@@ -216,6 +231,8 @@ def _forward_method(plan: Plan) -> list[str]:
         # a value read by the next line only flows through x, as in hand-written forwards
         names[step.name] = "x" if plan.readers[step.name] == [following] else step.ident
         statement = f"{names[step.name]} = {_expression(step, args)}"
+        if _is_augmented_add(step) and len(args) == 2 and names[step.name] == args[0]:
+            statement = f"{args[0]} += {args[1]}"  # as torchvision writes its residual sum
         if len(statement) > WIDTH - 2 * len(INDENT) and isinstance(step.lowered, tuple) and step.lowered[0].pack:
             lines += [INDENT + line for line in _wrapped_pack(names[step.name], step, args)]
         else:

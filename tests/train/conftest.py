@@ -23,7 +23,11 @@ needs_fashion_mnist = pytest.mark.skipif(not fashion_mnist_present(),
 @pytest.fixture(autouse=True)
 def _one_thread():
     """The test machine is small and shared: one torch thread avoids oversubscription (and keeps sums ordered)."""
-    torch = pytest.importorskip("torch")
+    try:
+        import torch
+    except ImportError:  # the framework-free tests still run
+        yield
+        return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

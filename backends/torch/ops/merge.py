@@ -13,7 +13,9 @@ from archc.ops.registry import pair
 
 @register_lowering("add")
 def lower_add(node: LoweringNode) -> Call:
-    """a + b (+ c ...)."""
+    """a + b (+ c ...); ``a.add_(b)`` where a may be overwritten (torchvision's ``out += identity``)."""
+    if node.can_overwrite_input:
+        return Call("add_", fold=True, method=True)  # no new tensor per residual block
     return Call(operator.add, fold=True)  # a (N, C, 1, 1) operand broadcasts over H and W by itself
 
 

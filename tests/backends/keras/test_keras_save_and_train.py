@@ -66,7 +66,7 @@ def test_saved_model_loads_without_archc(tmp_path):
 
 
 def test_fit_decreases_the_loss():
-    model = archc.load("resnet20", backend="keras", seed=0)
+    model = archc.load("cifar_resnet", backend="keras", seed=0, depth=8, widths=[8, 16, 32])  # BN, option-A shortcuts
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, 16)
@@ -74,7 +74,8 @@ def test_fit_decreases_the_loss():
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0)
     losses = history.history["loss"]
-    assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], losses
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
+    assert losses[-1] < 0.9 * losses[0], losses
 
 
 def test_keras_torch_backend(tmp_path):

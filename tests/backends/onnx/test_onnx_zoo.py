@@ -1,9 +1,14 @@
 """The ONNX backend: every zoo spec the torch backend compiles exports with a dynamic batch dimension, runs in
 onnxruntime and agrees with the torch model.
 
-Agreement: max |onnx - torch| <= 1e-4 * max(1, max |torch|) on standard-normal inputs, eval mode, seed 0. The scale
-term matters only for very deep nets whose logits at initialisation reach hundreds; every other spec is held to 1e-4
-absolute.
+Agreement: max |onnx - torch| <= 1e-4 * max(1, max |torch|) on standard-normal inputs, eval mode, seed 0, i.e. 1e-4
+absolute for logits up to 1 and 1e-4 relative to the largest logit beyond. Deep ResNets in eval mode at
+initialisation (BatchNorm running statistics 0 / 1) produce logits in the tens of thousands, so an absolute bound
+would only measure float32 rounding of large numbers.
+
+BatchNorm running statistics are drawn at random (mean in ±0.1, variance in [1, 2]) so that the comparison checks
+their export; only where the torch model's own output then overflows (preact_resnet1001: a thousand layers whose
+eval-mode BatchNorms barely scale) are they measured from random batches instead (``calibrate_batchnorm``).
 """
 
 from __future__ import annotations
@@ -25,14 +30,22 @@ TOLERANCE = 1e-4
 KNOWN_FAILURES: dict[str, str] = {}
 
 
-def calibrate_batchnorm(model, shape, seed: int = 0) -> None:
-    """Give every BatchNorm the running statistics of two random batches (cumulative average, in train mode).
+def batchnorms(model) -> list:
+    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
-    At initialisation running_mean = 0 and running_var = 1 make eval-mode BatchNorm nearly the identity: an export
-    that swapped or dropped the statistics would go unnoticed, and very deep nets (preact_resnet1001) overflow to
-    inf. With measured statistics the comparison exercises them and every output is finite.
-    """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+def randomize_batchnorm(model, seed: int = 0) -> None:
+    """Running statistics away from 0 / 1, so that an export that dropped or swapped them would be caught."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in batchnorms(model):
+            module.running_mean.copy_(torch.rand(module.running_mean.shape, generator=generator) * 0.2 - 0.1)
+            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 1.0)
+
+
+def calibrate_batchnorm(model, shape, seed: int = 0) -> None:
+    """Give every BatchNorm the running statistics of two random batches (cumulative average, in train mode)."""
+    norms = batchnorms(model)
     if not norms:
         return
     momenta = [m.momentum for m in norms]
@@ -66,7 +79,12 @@ def test_zoo_spec_agrees_with_torch_in_onnxruntime(name, tmp_path):
     except Exception as exc:  # the torch backend's limits are the torch tests' business; here they are explicit
         pytest.xfail(f"the torch backend does not compile {name}: {type(exc).__name__}: {exc}")
     shape = graph.nodes[graph.input_node]["shape"]
-    calibrate_batchnorm(model, shape)
+    randomize_batchnorm(model)
+    model.eval()
+    with torch.no_grad():
+        if not torch.isfinite(model(torch.randn(1, *shape, generator=torch.Generator().manual_seed(1)))).all():
+            calibrate_batchnorm(model, shape)
+    model.train()
     path = tmp_path / f"{name}.onnx"
     backend.save(model, graph, path)
     assert model.training  # save restores the mode

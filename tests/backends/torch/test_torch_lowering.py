@@ -54,8 +54,9 @@ def test_graph_module_names_input_output_and_code():
     assert "layer1_0_conv1 = " in model.code and 'getattr(self.layer1, "0").conv1(' in model.code
     assert "torch.nn.functional.relu(" in model.code and "archc" not in model.code
     assert "torch._C" not in model.code  # no builtins printed by their C name
-    # bn -> relu and add -> relu overwrite in place, as torchvision's ReLU(inplace=True)
+    # bn -> relu and add -> relu overwrite in place, as torchvision's ReLU(inplace=True); so does the residual sum
     assert model.code.count("inplace = True") == sum(1 for _, d in graph.op_nodes() if d["op"] == "relu")
+    assert model.code.count(".add_(") == sum(1 for _, d in graph.op_nodes() if d["op"] == "add") == 8
 
 
 def _reference_every_op(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -132,6 +133,34 @@ def test_in_place_only_where_nothing_else_reads_the_tensor():
     torch.testing.assert_close(model(x), expected)
 
 
+AUTOCAST_ADDS = """
+archc: 1
+name: autocast_adds
+input: {shape: [4, 8, 8]}
+network:
+  - {name: conv, conv: {out: 4, kernel: 3}}
+  - {name: bn, bn: {}}
+  - {name: skip, add: {}, from: [bn, input]}
+  - {name: plain, bn: {}, from: [input]}
+  - {name: conv2, conv: {out: 4, kernel: 1}, from: [skip]}
+  - {name: mix, add: {}, from: [plain, conv2]}
+"""
+
+
+def test_residual_sum_in_place_only_where_autocast_cannot_widen_it():
+    model = build_model(archc.build_graph(AUTOCAST_ADDS), seed=0)
+    # skip: bn(conv(x)) is bf16 under autocast, the input float32: bf16 += fp32 would fail, so out of place.
+    # mix: plain = bn(input) stays float32, and fp32 += bf16 is fine
+    assert {node.name for node in model.graph.nodes if node.target == "add_"} == {"mix"}
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        expected = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = model(x)
+    got.float().sum().backward()
+    torch.testing.assert_close(got.float(), expected, rtol=0.05, atol=0.1)
+
+
 def test_graph_input_is_never_overwritten():
     graph = archc.build_graph("archc: 1\nname: t\ninput: {shape: [4]}\nnetwork: [relu, {linear: {out: 2}}]\n")
     model = build_model(graph)
@@ -147,6 +176,13 @@ def test_a_name_that_shadows_a_module_attribute_is_a_located_error(bad):
     with pytest.raises(archc.SpecError, match=f"'{bad.split('.')[-1]}' in the node name") as info:
         build_model(archc.build_graph(spec))
     assert info.value.diagnostics[0].position is not None
+
+
+def test_a_layer_cannot_also_be_a_container():
+    spec = ("archc: 1\nname: t\ninput: {shape: [4]}\nnetwork:\n  - {name: a, linear: {out: 4}}\n"
+            "  - {name: a.b, linear: {out: 2}}\n")
+    with pytest.raises(archc.SpecError, match="'a' would be both a layer and the container of other layers"):
+        build_model(archc.build_graph(spec))
 
 
 def test_identity_output_and_rank_one_flatten():

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from archc.backends.torch import save  # noqa: E402
+from archc.backends.torch import build_model, save  # noqa: E402
 from torch_backend_helpers import run_without_archc  # noqa: E402
 
 import archc  # noqa: E402
@@ -25,8 +25,6 @@ def graph() -> archc.Graph:
 
 @pytest.fixture()
 def model(graph) -> torch.nn.Module:
-    from archc.backends.torch import build_model
-
     return build_model(graph, seed=0)
 
 
@@ -90,6 +88,7 @@ def test_bf16_autocast_on_cpu(model):
     torch.testing.assert_close(got.float(), expected, rtol=0.1, atol=0.1)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace.*` is deprecated:FutureWarning")
 def test_jit_trace(model):
     model.eval()
     x = _x()
