@@ -30,7 +30,7 @@ demo: install
 	$(VENV)/bin/archc compile specs/densenet121.yaml --backend torch --force
 
 test: install install-system
-	$(PY) -m pytest -q -n 2 -m "not slow" tests
+	$(PY) -m pytest -q -n 2 -m "not slow" --durations=25 tests
 
 # everything, the long reference checks (deep nets at full resolution) included
 test-all: install install-system

@@ -38,6 +38,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     import archc
     from archc.cli import UsageError, _check_writable
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     for graph in graphs:
         try:
             profile = measure(graph, steps=args.steps, batch_size=args.batch_size, data=args.data, lr=args.lr,
-                              seed=args.seed, device=args.device, data_dir=args.data_dir)
+                              seed=args.seed, device=args.device, data_dir=args.data_dir,
+                              progress=lambda line: print(line, file=sys.stderr, flush=True))
         except (FileNotFoundError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         profiles.append(profile)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,11 +179,12 @@ def gradient_norms(model: Any, layers: list[Layer], x: Any, y: Any) -> tuple[flo
 
 def measure(graph: Graph, steps: int = 0, batch_size: int = 64, data: str = "synthetic", lr: float = 0.01,
             momentum: float = 0.9, seed: int = 0, device: str | None = None, data_dir: str | None = None,
-            ) -> Profile:
+            progress: Callable[[str], None] | None = None) -> Profile:
     """Gradient norms of ``graph``'s conv / linear weights at initialisation and after ``steps`` SGD steps.
 
     The norms are taken on one fixed batch. Training uses that batch again (synthetic data) or the next Fashion-MNIST
-    batches; SGD with momentum, no weight decay, cross-entropy on the network's logits.
+    batches; SGD with momentum, no weight decay, cross-entropy on the network's logits. ``progress`` receives a
+    line now and then (the CLI prints them to stderr).
     """
     import torch
 
@@ -212,6 +214,8 @@ def measure(graph: Graph, steps: int = 0, batch_size: int = 64, data: str = "syn
         loss.backward()
         optimizer.step()
         profile.losses.append(float(loss.detach()))
+        if progress and (step + 1) % max(1, steps // 10) == 0:
+            progress(f"{profile.name}: step {step + 1}/{steps}, loss {profile.losses[-1]:.4g}")
     profile.loss_trained, norms = gradient_norms(model, layers, x, y)
     for layer, norm in zip(layers, norms):
         layer.grad_trained = norm

@@ -7,6 +7,7 @@ without their constructor's initialisation (``uninitialised``), so each weight i
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -15,21 +16,21 @@ from torch import nn
 
 
 def uninitialised(cls: type[nn.Module], *args: Any, device: str | torch.device = "cpu", **kwargs: Any) -> nn.Module:
-    """``cls(*args, **kwargs)`` with uninitialised parameters and buffers on ``device``.
+    """``cls(*args, **kwargs)`` on ``device`` with its parameters allocated but not initialised.
 
-    Built on the meta device, then given fresh storage: it skips the constructor's random draw, which the spec's
-    initialisation would overwrite. (``torch.nn.utils.skip_init`` does the same through ``to_empty``, several times
-    slower for a few hundred small layers.)
+    The spec's initialisation overwrites whatever the constructor draws, so the draw is skipped: the module is built as
+    a subclass whose ``reset_parameters`` does nothing, then given back its own class (same attributes, same layout).
+    ``torch.nn.utils.skip_init`` does the same through the meta device, where the constructor's draw still runs, in
+    slow Python reference kernels: several times slower for a few hundred layers.
     """
-    module = cls(*args, device="meta", **kwargs)
-    if torch.device(device).type == "meta":
-        return module
-    for store in (module._parameters, module._buffers):
-        for name, tensor in store.items():
-            if tensor is not None:
-                fresh = torch.empty(tensor.shape, dtype=tensor.dtype, device=device)
-                store[name] = nn.Parameter(fresh, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else fresh
+    module = _without_reset(cls)(*args, device=device, **kwargs)
+    module.__class__ = cls
     return module
+
+
+@functools.cache
+def _without_reset(cls: type[nn.Module]) -> type[nn.Module]:
+    return type(f"Uninitialised{cls.__name__}", (cls,), {"reset_parameters": lambda self: None})
 
 
 #: scheme -> source of the statement that applies it to ``{}`` (a weight), as emitted into standalone files.
