@@ -38,29 +38,35 @@ from archc.backends.torch import build_model
 
 import archc
 
+ARCHC, REFERENCE, CONTROL = "archc", "torchvision", "torchvision #2"
+
 
 @dataclass
 class Row:
-    """One measured quantity: the samples of both implementations."""
+    """One measured quantity: samples per implementation (archc, torchvision, and with --control a second
+    torchvision instance with the same weights, whose ratio to the first shows the machine's noise floor)."""
 
     model: str
     metric: str
     unit: str
-    higher_is_better: bool
-    archc: list[float] = field(default_factory=list)
-    reference: list[float] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
-    @property
-    def ratio(self) -> float:
-        return statistics.median(self.archc) / statistics.median(self.reference)
+    def median(self, key: str) -> float:
+        return statistics.median(self.samples[key])
+
+    def ratio(self, key: str = ARCHC) -> float:
+        return self.median(key) / self.median(REFERENCE)
 
 
-def alternate(row: Row, ours: Callable[[], float], reference: Callable[[], float], repeats: int) -> Row:
-    """Measure both ``repeats`` times, in alternating order, so drift in the machine's load hits both alike."""
+def alternate(row: Row, measures: dict[str, Callable[[], float]], repeats: int) -> Row:
+    """Measure each ``repeats`` times, rotating the order, so drift in the machine's load hits all alike."""
+    keys = list(measures)
+    for key in keys:
+        row.samples[key] = []
     for repeat in range(repeats):
-        order = [(row.archc, ours), (row.reference, reference)]
-        for samples, measure in order if repeat % 2 == 0 else order[::-1]:
-            samples.append(measure())
+        shift = repeat % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            row.samples[key].append(measures[key]())
     return row
 
 
@@ -173,42 +179,51 @@ def peak_bytes(func: Callable[[], None], setup: Setup) -> float:
     return float(peak)
 
 
-def bench_model(name: str, setup: Setup, modes: list[str], repeats: int) -> list[Row]:
+def bench_model(name: str, setup: Setup, modes: list[str], repeats: int, control: bool) -> list[Row]:
     reference_builder = lambda: torchvision.models.get_model(name, weights=None)
     graph = archc.build_graph(name)
     archc.load(name), reference_builder(), build_model(graph)  # warm: lazy imports, caches
-    rows = [alternate(Row(name, "construct", "s", False), lambda: timed(lambda: archc.load(name)),
-                      lambda: timed(reference_builder), repeats),
-            alternate(Row(name, "construct (lowering only)", "s", False), lambda: timed(lambda: build_model(graph)),
-                      lambda: timed(reference_builder), repeats)]
+    rows = []
+    for metric, ours in (("construct", lambda: archc.load(name)), ("construct (lowering only)",
+                                                                  lambda: build_model(graph))):
+        measures = {ARCHC: lambda ours=ours: timed(ours), REFERENCE: lambda: timed(reference_builder)}
+        if control:
+            measures[CONTROL] = lambda: timed(reference_builder)
+        rows.append(alternate(Row(name, metric, "s"), measures, repeats))
     reference = reference_builder()
-    ours = build_model(graph)
-    ours.load_state_dict(reference.state_dict(), strict=True)
+    models = {ARCHC: build_model(graph), REFERENCE: reference}
+    if control:
+        models[CONTROL] = reference_builder()
+    for model in models.values():  # the same weights everywhere: value-dependent kernel speed cannot differ
+        model.load_state_dict(reference.state_dict(), strict=True)
     for mode in modes:
         compiled = mode == "compile"
-        workloads = [Workload(setup.prepare(model), setup, compiled) for model in (ours, reference)]
+        workloads = {key: Workload(setup.prepare(model), setup, compiled) for key, model in models.items()}
         if compiled:  # compile outside the timings; report how long it took
-            rows.append(alternate(Row(name, "compile (first eval + train step)", "s", False),
-                                  lambda w=workloads[0]: timed(lambda: (w.eval_step(), w.train_step())),
-                                  lambda w=workloads[1]: timed(lambda: (w.eval_step(), w.train_step())), 1))
+            rows.append(alternate(Row(name, "compile (first eval + train step)", "s"), {
+                key: lambda w=w: timed(lambda: (w.eval_step(), w.train_step())) for key, w in workloads.items()}, 1))
         for train, label in ((False, "eval"), (True, "train")):
-            rows.append(alternate(Row(name, f"{label} {mode}", "img/s", True),
-                                  lambda w=workloads[0], t=train: w.throughput(t),
-                                  lambda w=workloads[1], t=train: w.throughput(t), repeats))
-        for train, label in ((False, "eval"), (True, "train")):
-            rows.append(alternate(Row(name, f"peak memory {label} {mode}", "MiB", False),
-                                  lambda w=workloads[0], t=train: w.peak_memory(t),
-                                  lambda w=workloads[1], t=train: w.peak_memory(t), 1))
+            rows.append(alternate(Row(name, f"{label} {mode}", "img/s"), {
+                key: lambda w=w, t=train: w.throughput(t) for key, w in workloads.items()}, repeats))
+        for train, label in ((False, "eval"), (True, "train")):  # deterministic: measured once
+            rows.append(alternate(Row(name, f"peak memory {label} {mode}", "MiB"), {
+                key: lambda w=w, t=train: w.peak_memory(t) for key, w in workloads.items() if key != CONTROL}, 1))
     return rows
 
 
-def table(rows: list[Row]) -> str:
-    lines = ["| model | metric | archc | torchvision | archc / torchvision |", "|---|---|---:|---:|---:|"]
+def table(rows: list[Row], control: bool) -> str:
+    head = "| model | metric | archc | torchvision | archc / torchvision |"
+    rule = "|---|---|---:|---:|---:|"
+    if control:
+        head, rule = head + " noise floor: torchvision #2 / torchvision |", rule + "---:|"
+    lines = [head, rule]
     for row in rows:
-        ours, reference = statistics.median(row.archc), statistics.median(row.reference)
         digits = 3 if row.unit == "s" else 1
-        lines.append(f"| {row.model} | {row.metric} ({row.unit}) | {ours:.{digits}f} | {reference:.{digits}f} | "
-                     f"{row.ratio:.3f} |")
+        line = (f"| {row.model} | {row.metric} ({row.unit}) | {row.median(ARCHC):.{digits}f} | "
+                f"{row.median(REFERENCE):.{digits}f} | {row.ratio():.3f} |")
+        if control:
+            line += f" {row.ratio(CONTROL):.3f} |" if CONTROL in row.samples else " |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -223,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", help="eager and/or compile; default eager,compile on CUDA, eager on the CPU")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); on a CPU shared "
                         "with other work, 1 avoids the stalls of threads that wait for each other")
+    parser.add_argument("--control", action="store_true",
+                        help="also time a second torchvision instance: its ratio to the first is the noise floor")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="cpu: time.process_time, for a CPU shared with other work (with --threads 1)")
     args = parser.parse_args(argv)
@@ -244,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.iterations} steps, medians, {args.clock} clock\n")
     rows: list[Row] = []
     for name in args.models.split(","):
-        model_rows = bench_model(name.strip(), setup, modes, args.repeats)
-        print(table(model_rows) + "\n", flush=True)  # as each model finishes
+        model_rows = bench_model(name.strip(), setup, modes, args.repeats, args.control)
+        print(table(model_rows, args.control) + "\n", flush=True)  # as each model finishes
         rows += model_rows
-    print(table(rows))
+    print(table(rows, args.control))
     return 0
 
 

@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("gradflow", help="plot per-layer gradient norms at init (and after N steps)",
                                    description=__doc__, epilog=EXAMPLES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or zoo names, one curve each")
+    parser.add_argument("specs", nargs="*", metavar="SPEC", help="spec files or zoo names, one curve each")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a parameter of every spec (repeatable)")
     parser.add_argument("-o", "--output", help="plot to write (.png, .svg, .pdf; default gradflow.png unless --json)")
@@ -33,6 +33,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--json", action="store_true", help="print every measured number as JSON")
     parser.add_argument("--force", action="store_true", help="overwrite an existing plot")
+    parser.add_argument("--from-json", metavar="FILE", action="append", default=[],
+                        help="plot measurements saved by --json instead of measuring (repeatable; with SPECs too)")
     parser.set_defaults(func=run)
 
 
@@ -50,14 +52,22 @@ def run(args: argparse.Namespace) -> int:
         if output.suffix.lower() not in (".png", ".svg", ".pdf"):
             raise UsageError(f"cannot tell the format of {output}: use .png, .svg or .pdf")
         _check_writable(output, args.force)
+    if not args.specs and not args.from_json:
+        raise UsageError("name at least one SPEC (or --from-json FILE)")
     graphs = [archc.build_graph(archc.parse(spec, args.overrides)) for spec in args.specs]
-    try:
-        import torch  # noqa: F401
-    except ModuleNotFoundError:
-        raise UsageError("gradflow needs PyTorch: pip install 'archc[torch]'") from None
-    from archc.viz.gradflow import measure, plot
+    if graphs:
+        try:
+            import torch  # noqa: F401
+        except ModuleNotFoundError:
+            raise UsageError("gradflow needs PyTorch: pip install 'archc[torch]'") from None
+    from archc.viz.gradflow import Profile, measure, plot
 
     profiles = []
+    for saved in args.from_json:
+        try:
+            profiles += [Profile.from_dict(item) for item in json.loads(Path(saved).read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise UsageError(f"{saved}: not a file written by `archc gradflow --json` ({exc})") from None
     for graph in graphs:
         try:
             profile = measure(graph, steps=args.steps, batch_size=args.batch_size, data=args.data, lr=args.lr,

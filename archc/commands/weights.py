@@ -55,6 +55,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     source, target = Path(args.source), Path(args.target)
     source_kind, target_kind = _kind(source, "--from"), _kind(target, "--to")
+    if "torch" in (source_kind, target_kind):
+        import torch  # noqa: F401  (before TensorFlow: the other order can crash torch's compiler stack)
     if not source.is_file():
         raise UsageError(f"--from {source}: no such file")
     _check_writable(target, args.force)

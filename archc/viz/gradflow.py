@@ -29,8 +29,9 @@ class Layer:
     name: str
     op: str
     role: str  # main (the path through the network), gate (highway T), shortcut (projection), se (SE fc1 / fc2)
-    index: int  # 1-based depth: position among the network's conv / linear layers in topological order
+    index: int  # depth: 1-based position among the main-path layers; a side layer shares its main layer's index
     params: int
+    order: int = 0  # 1-based position among all conv / linear layers, in topological order
     grad_init: float = math.nan
     grad_trained: float = math.nan
 
@@ -54,6 +55,14 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         return _finite(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        """The inverse of ``to_dict`` (null numbers back to NaN): replot saved measurements."""
+        values = {k: (math.nan if v is None else v) for k, v in data.items() if k in cls.__dataclass_fields__}
+        layers = [Layer(**{k: (math.nan if v is None else v) for k, v in layer.items()})
+                  for layer in data.get("layers", [])]
+        return cls(**{**values, "layers": layers, "losses": list(data.get("losses") or [])})
 
 
 def _finite(value: Any) -> Any:
@@ -80,11 +89,16 @@ def role_of(graph: Graph, name: str) -> str:
 
 
 def weighted_layers(graph: Graph) -> list[Layer]:
-    """Every conv / linear node in topological order, numbered from 1."""
-    layers = []
+    """Every conv / linear node in topological order. Depth counts the main-path layers only, so a highway net's
+    gates or a ResNet's projections do not stretch its curve: a side layer takes the depth of the main-path layer
+    built just before it (a gate that of its transform, a projection that of its block's last conv)."""
+    layers: list[Layer] = []
+    depth = 0
     for name, data in graph.op_nodes():
         if data["op"] in WEIGHTED_OPS:
-            layers.append(Layer(name, data["op"], role_of(graph, name), len(layers) + 1, data["params"]))
+            role = role_of(graph, name)
+            depth += role == "main"
+            layers.append(Layer(name, data["op"], role, max(depth, 1), data["params"], order=len(layers) + 1))
     return layers
 
 
@@ -259,7 +273,7 @@ def plot(profiles: list[Profile], path: str | Path, title: str | None = None) ->
                               color=color, markersize=3.5, alpha=0.55, linestyle="none")
         axis.set_yscale("log")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.set_xlabel("layer index (conv / linear, input to output)")
+        axis.set_xlabel("depth: main-path conv / linear layer, input to output")
         axis.set_title(panel_title)
         axis.grid(True, which="both", alpha=0.25)
         axis.legend(fontsize=8)

@@ -88,10 +88,13 @@ def test_conv_net_norms_equal_backward_on_the_compiled_model():
     assert [layer.grad_init for layer in profile.layers] == pytest.approx(expected, rel=1e-5)
 
 
-def test_roles_of_side_branches():
-    roles = {layer.name: layer.role for layer in weighted_layers(archc.build_graph(SPECS / "highway_small.yaml"))}
-    assert roles["hw1.gate"] == "gate" and roles["hw1.conv"] == "main"
-    assert roles["se.fc1"] == "se" and roles["fc"] == "main"
+def test_roles_and_depth_of_side_branches():
+    layers = {layer.name: layer for layer in weighted_layers(archc.build_graph(SPECS / "highway_small.yaml"))}
+    assert layers["hw1.gate"].role == "gate" and layers["hw1.conv"].role == "main"
+    assert layers["se.fc1"].role == "se" and layers["fc"].role == "main"
+    # depth counts the main path: stem 1, hw0.conv 2, hw1.conv 3 ...; a gate sits at its transform's depth
+    assert layers["hw1.conv"].index == layers["hw1.gate"].index == 3
+    assert layers["se.fc2"].index == 4 and layers["fc"].index == 5 and layers["fc"].order == len(layers) == 10
 
 
 @pytest.mark.skipif(find_fashion_mnist() is None, reason="Fashion-MNIST IDX files are not installed "
@@ -131,6 +134,17 @@ def test_cli_writes_the_plot_and_json(tmp_path, capsys):
     direct = measure(archc.build_graph(MLP), batch_size=8, seed=3, device="cpu")
     assert [layer["grad_init"] for layer in data[0]["layers"]] == pytest.approx(
         [layer.grad_init for layer in direct.layers], rel=1e-6)
+
+
+def test_cli_replots_saved_measurements(tmp_path, capsys):
+    saved = tmp_path / "flow.json"
+    assert main(["gradflow", str(MLP), "--json", "--device", "cpu", "--steps", "1"]) == 0
+    saved.write_text(capsys.readouterr().out)
+    out = tmp_path / "again.svg"
+    assert main(["gradflow", "--from-json", str(saved), "-o", str(out)]) == 0
+    assert "<svg" in out.read_text()
+    assert main(["gradflow", "--from-json", str(MLP), "-o", str(tmp_path / "x.png")]) == 2  # not JSON
+    assert main(["gradflow", "-o", str(tmp_path / "y.png")]) == 2  # nothing to plot
 
 
 def test_cli_bad_spec_exits_2(tmp_path, capsys):

@@ -9,6 +9,10 @@ would only measure float32 rounding of large numbers.
 BatchNorm running statistics are drawn at random (mean in ±0.1, variance in [1, 2]) so that the comparison checks
 their export; only where the torch model's own output then overflows (preact_resnet1001: a thousand layers whose
 eval-mode BatchNorms barely scale) are they measured from random batches instead (``calibrate_batchnorm``).
+
+Where float32 itself cannot resolve 1e-4 (the torch model's float32 output is further than that from its own float64
+output) the case is an explicit xfail carrying the measured numbers, provided onnxruntime is no further from the
+float64 result than twice torch's float32 error; otherwise it fails.
 """
 
 from __future__ import annotations
@@ -68,6 +72,20 @@ def run_both(model, session, shape, batch: int, seed: int) -> tuple[np.ndarray, 
     return session.run(None, {"input": x.numpy()})[0], expected
 
 
+def float32_limit(model, name: str, shape, batch: int, got: np.ndarray, expected: np.ndarray, scale: float) -> None:
+    """xfail, with the measured numbers, where float32 itself cannot resolve 1e-4: the torch model run in float64
+    is the exact answer; if torch's own float32 result misses it by more than the tolerance and onnxruntime is no
+    further from it than twice that, the export is as exact as float32 allows."""
+    x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(batch)).double()  # the same input
+    with torch.no_grad():
+        exact = model.double()(x).numpy()
+    model.float()
+    torch_error, onnx_error = float(np.abs(expected - exact).max()), float(np.abs(got - exact).max())
+    if torch_error > TOLERANCE * scale and onnx_error <= 2 * torch_error:
+        pytest.xfail(f"{name}: float32 cannot resolve {TOLERANCE:g} at logits up to {scale:.3g}: torch's float32 "
+                     f"output is {torch_error:.2g} from the float64 result, onnxruntime's {onnx_error:.2g}")
+
+
 @pytest.mark.parametrize("name", zoo_names())
 def test_zoo_spec_agrees_with_torch_in_onnxruntime(name, tmp_path):
     if name in KNOWN_FAILURES:
@@ -101,6 +119,8 @@ def test_zoo_spec_agrees_with_torch_in_onnxruntime(name, tmp_path):
         assert np.isfinite(expected).all(), f"{name}: the torch model's own output is not finite"
         scale = max(1.0, float(np.abs(expected).max()))
         error = float(np.abs(got - expected).max())
+        if error > TOLERANCE * scale:
+            float32_limit(model, name, shape, batch, got, expected, scale)
         assert error <= TOLERANCE * scale, f"{name} batch {batch}: max error {error:.3g} (logits up to {scale:.3g})"
 
 
