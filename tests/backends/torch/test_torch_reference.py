@@ -101,7 +101,7 @@ class _AtenLog(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "densenet121"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", pytest.param("densenet121", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 def test_same_kernels_as_torchvision(name, train):
     """The archc model runs torchvision's aten ops, in the same order: no extra copies, casts or allocations.
