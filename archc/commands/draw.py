@@ -1,4 +1,4 @@
-"""``archc draw SPEC -o net.svg``: a picture of the network (.svg .png .dot .mmd .html), errors marked in red."""
+"""archc draw SPEC -o net.svg: a picture of the network (.svg .png .dot .mmd .html), errors marked in red."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``archc gradflow SPEC [SPEC ...] -o gradflow.png``: per-layer gradient norms at initialisation (and after N
-training steps), measured with autograd, plotted against depth with one curve per spec."""
+"""archc gradflow SPEC [SPEC ...] -o gradflow.png: per-layer gradient norms at initialisation (and after N training
+steps), measured with autograd, plotted against depth with one curve per spec."""
 
 from __future__ import annotations
 
@@ -54,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
         _check_writable(output, args.force)
     if not args.specs and not args.from_json:
         raise UsageError("name at least one SPEC (or --from-json FILE)")
+    if output is not None:
+        try:
+            import matplotlib  # noqa: F401  (checked before minutes of measuring, not after)
+        except ModuleNotFoundError:
+            hint = "the plot needs matplotlib: pip install matplotlib (or print the numbers with --json)"
+            raise UsageError(hint) from None
     graphs = [archc.build_graph(archc.parse(spec, args.overrides)) for spec in args.specs]
     if graphs:
         try:

@@ -121,6 +121,7 @@ def test_fashion_mnist_batch_is_read_from_the_idx_files():
 
 
 def test_cli_writes_the_plot_and_json(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
     out = tmp_path / "flow.png"
     assert main(["gradflow", str(MLP), str(CONVNET), "-o", str(out), "--steps", "2", "--device", "cpu"]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
@@ -137,6 +138,7 @@ def test_cli_writes_the_plot_and_json(tmp_path, capsys):
 
 
 def test_cli_replots_saved_measurements(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
     saved = tmp_path / "flow.json"
     assert main(["gradflow", str(MLP), "--json", "--device", "cpu", "--steps", "1"]) == 0
     saved.write_text(capsys.readouterr().out)

@@ -7,8 +7,9 @@ initialisation (BatchNorm running statistics 0 / 1) produce logits in the tens o
 would only measure float32 rounding of large numbers.
 
 BatchNorm running statistics are drawn at random (mean in ±0.1, variance in [1, 2]) so that the comparison checks
-their export; only where the torch model's own output then overflows (preact_resnet1001: a thousand layers whose
-eval-mode BatchNorms barely scale) are they measured from random batches instead (``calibrate_batchnorm``).
+their export (at 0 / 1 an export that dropped them would pass); only where the torch model's own output then
+overflows (at 0 / 1, preact_resnet1001's thousand layers do) are they measured from random batches instead
+(``calibrate_batchnorm``).
 
 Where float32 itself cannot resolve 1e-4 (the torch model's float32 output is further than that from its own float64
 output) the case is an explicit xfail carrying the measured numbers, provided onnxruntime is no further from the
