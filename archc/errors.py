@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -88,9 +89,90 @@ class DiagnosticSink:
             raise SpecError(self.diagnostics)
 
 
-def did_you_mean(word: str, known: list[str] | set[str] | tuple[str, ...]) -> str | None:
-    """A hint naming the closest known word, or None."""
-    import difflib
+#: names people bring from torch, Keras and timm, mapped to archc's word for the same thing. A hint is given only
+#: when the known words contain the target, so one table serves ops, init schemes and argument names alike.
+ALIASES: dict[str, str] = {
+    # torch.nn / keras.layers class and function names
+    "conv2d": "conv", "convolution": "conv", "convolution2d": "conv", "dense": "linear", "fc": "linear",
+    "fullyconnected": "linear", "batchnorm": "bn", "batchnorm2d": "bn", "batchnorm1d": "bn",
+    "batchnormalization": "bn", "batch_norm": "bn", "batch_normalization": "bn", "norm": "bn",
+    "maxpool2d": "maxpool", "max_pool": "maxpool", "maxpooling2d": "maxpool", "max_pooling2d": "maxpool",
+    "avgpool2d": "avgpool", "avg_pool": "avgpool", "averagepooling2d": "avgpool", "average_pooling2d": "avgpool",
+    "adaptiveavgpool2d": "global_avgpool", "globalaveragepooling2d": "global_avgpool",
+    "global_average_pooling2d": "global_avgpool", "global_avg_pool": "global_avgpool",
+    "globalmaxpooling2d": "global_maxpool", "global_max_pool": "global_maxpool",
+    "leakyrelu": "leaky_relu", "swish": "silu", "concatenate": "concat", "cat": "concat", "multiply": "mul",
+    "subtract": "sub", "zeropadding2d": "channel_pad", "layernorm": "layernorm", "layer_norm": "layernorm",
+    "layernormalization": "layernorm", "layer_normalization": "layernorm", "groupnorm": "groupnorm",
+    "group_norm": "groupnorm", "groupnormalization": "groupnorm", "hard_swish": "hardswish",
+    "hard_sigmoid": "hardsigmoid", "droppath": "drop_path", "stochastic_depth": "drop_path",
+    "stochasticdepth": "drop_path", "squeeze_excitation": "se", "squeezeexcitation": "se", "seblock": "se",
+    "skip": "residual", "shortcut_add": "residual",
+    # argument names
+    "kernel_size": "kernel", "filters": "out", "out_channels": "out", "out_features": "out", "units": "out",
+    "strides": "stride", "use_bias": "bias", "p": "rate", "num_features": "out",
+    # init schemes (Keras initializer names)
+    "he_normal": "kaiming_normal", "he_uniform": "kaiming_uniform", "glorot_normal": "xavier_normal",
+    "glorot_uniform": "xavier_uniform", "zeros": "zeros", "ones": "ones",
+}
 
-    close = difflib.get_close_matches(str(word), sorted(known), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+
+def _distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (Damerau-Levenshtein with adjacent transpositions)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _typo_budget(word: str) -> int:
+    """How many edits still read as a typo of a word of this length (a different word is worse than no hint)."""
+    return 1 if len(word) <= 4 else 2 if len(word) <= 9 else 3
+
+
+def closest(word: object, known: Iterable[str]) -> str | None:
+    """The known word that ``word`` is a misspelling, another case or a torch / Keras name of; None when none is.
+
+    Rules, in order: the same word in another case (``ReLU`` -> ``relu``); a name from :data:`ALIASES`, compared
+    without case, underscores or dashes (``BatchNorm2d`` -> ``bn``, ``he_normal`` -> ``kaiming_normal``); a word cut
+    short (``kaiming`` -> ``kaiming_normal``); a typo within a small edit distance (``stirde`` -> ``stride``).
+    Nothing else: ``drop_path`` is not ``dropout``.
+    """
+    text = str(word)
+    if len(text) > 100:
+        return None
+    words = sorted({k for k in known if isinstance(k, str)})
+    if not words:
+        return None
+    folded = {k.lower(): k for k in words}
+    lower = text.lower()
+    if lower in folded and folded[lower] != text:
+        return folded[lower]
+    squashed = lower.replace("-", "_")
+    for key in (squashed, squashed.replace("_", "")):
+        target = ALIASES.get(key)
+        if target is not None and target in words and target != text:
+            return target
+    prefixed = [k for k in words if len(text) >= 4 and k.lower().startswith(lower) and k != text]
+    if prefixed:  # a word cut short: 'kaiming' -> 'kaiming_normal'
+        return min(prefixed, key=len)
+    best, best_distance = None, _typo_budget(text) + 1
+    for candidate in words:
+        if candidate == text or abs(len(candidate) - len(text)) >= best_distance:
+            continue
+        distance = _distance(lower, candidate.lower())
+        if distance < best_distance:
+            best, best_distance = candidate, distance
+    return best
+
+
+def did_you_mean(word: object, known: Iterable[str]) -> str | None:
+    """A hint naming the known word ``word`` was meant to be (see :func:`closest`), or None."""
+    match = closest(word, known)
+    return f"did you mean '{match}'?" if match is not None else None
