@@ -139,8 +139,9 @@ def _typo_budget(word: str) -> int:
 def closest(word: object, known: Iterable[str]) -> str | None:
     """The known word that ``word`` is a misspelling, another case or a torch / Keras name of; None when none is.
 
-    Rules, in order: the same word in another case (``ReLU`` -> ``relu``); a name from :data:`ALIASES`, compared
-    without case, underscores or dashes (``BatchNorm2d`` -> ``bn``, ``he_normal`` -> ``kaiming_normal``); a word cut
+    Rules, in order: a name from :data:`ALIASES`, compared without case, underscores or dashes (``BatchNorm2d`` ->
+    ``bn``, ``Dense`` -> ``linear``, ``he_normal`` -> ``kaiming_normal``); the same word in another case (``ReLU`` ->
+    ``relu``); a word cut
     short (``kaiming`` -> ``kaiming_normal``); a typo within a small edit distance (``stirde`` -> ``stride``).
     Nothing else: ``drop_path`` is not ``dropout``.
     """
@@ -150,15 +151,16 @@ def closest(word: object, known: Iterable[str]) -> str | None:
     words = sorted({k for k in known if isinstance(k, str)})
     if not words:
         return None
-    folded = {k.lower(): k for k in words}
     lower = text.lower()
-    if lower in folded and folded[lower] != text:
-        return folded[lower]
     squashed = lower.replace("-", "_")
+    # the torch / Keras meaning wins over another case: Keras' `Dense` is archc's `linear`, not the `dense` block
     for key in (squashed, squashed.replace("_", "")):
         target = ALIASES.get(key)
         if target is not None and target in words and target != text:
             return target
+    folded = {k.lower(): k for k in words}
+    if lower in folded and folded[lower] != text:
+        return folded[lower]
     prefixed = [k for k in words if len(text) >= 4 and k.lower().startswith(lower) and k != text]
     if prefixed:  # a word cut short: 'kaiming' -> 'kaiming_normal'
         return min(prefixed, key=len)
