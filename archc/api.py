@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from archc.errors import SpecError
@@ -64,12 +65,25 @@ def backend_module(name: str) -> Any:
 
 
 def load(spec: Any, backend: str = "torch", seed: int | None = None,
-         overrides: list[str] | dict[str, Any] | None = None, **params: Any) -> Any:
+         overrides: list[str] | dict[str, Any] | None = None, checkpoint: str = "best", **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
 
     ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
     (a parameter named like an option of this function — ``backend``, ``seed`` — goes in ``overrides={...}``).
     Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
+
+    ``spec`` may also be a run folder of ``archc train``: then the result is the trained model, the run's spec with
+    the weights of its ``checkpoint`` (``"best"``, ``"last"`` or a checkpoint file), in eval mode, for either backend
+    (the weights convert by node name). A run's spec cannot be changed, so no params or overrides go with it.
     """
+    from archc.train.runs import is_run
+
+    if isinstance(spec, (str, os.PathLike)) and is_run(spec):
+        from archc.train.errors import TrainError
+        from archc.train.trained import load_run
+
+        if params or overrides or seed is not None:
+            raise TrainError(f"{spec} is a trained run: its spec and weights are fixed (no params, overrides, seed)")
+        return load_run(spec, backend, checkpoint)
     graph = build_graph(spec, overrides=overrides, **params)
     return backend_module(backend).build_model(graph, seed=seed)
