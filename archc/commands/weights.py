@@ -5,8 +5,9 @@
     archc weights convert --from runs/resnet18-20261201-081500/checkpoints/last.pt --to resnet18.weights.h5
 
 ``.pt`` / ``.pth``: a torch ``state_dict`` saved with ``torch.save``, or a checkpoint holding one (``archc train``'s,
-whose spec is used when ``--spec`` is left out, or one wrapping it under ``state_dict`` / ``model``). ``.weights.h5``: Keras ``save_weights`` of the
-spec's Keras model. ``.keras``: a whole Keras model file (read, or written with the converted weights).
+whose spec is used when ``--spec`` is left out, or one wrapping it under ``state_dict`` / ``model``).
+``.weights.h5``: Keras ``save_weights`` of the spec's Keras model. ``.keras``: a whole Keras model file (read, or
+written with the converted weights).
 """
 
 from __future__ import annotations
