@@ -13,10 +13,10 @@ import io
 from pathlib import Path
 
 import torch
+
 from archc.backends.torch.build import build_model
 from archc.backends.torch.registry import LOWERINGS, Call, LoweringNode, get_lowering, register_lowering
 from archc.backends.torch.source import emit_source
-
 from archc.ir.graph import Graph
 
 __all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "build_model", "emit_source", "export",

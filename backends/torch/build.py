@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.fx as fx
-from archc.backends.torch.registry import Call, Lowered, LoweringNode, get_lowering
 from torch import nn
 
+from archc.backends.torch.registry import Call, Lowered, LoweringNode, get_lowering
 from archc.errors import Diagnostic, SpecError, lowering_node
 from archc.ir.graph import Graph
 from archc.ops.registry import OpSpec
