@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from archc.backends.torch.init import initialise as _initialise
 from archc.backends.torch.init import uninitialised
 from archc.backends.torch.registry import LoweringNode, register_lowering
-from torch import nn
 
 
 @register_lowering("conv")

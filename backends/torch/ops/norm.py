@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from archc.backends.torch.init import initialise
 from archc.backends.torch.registry import Lowered, LoweringNode, register_lowering
-from torch import nn
 
 
 @register_lowering("bn")
