@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from archc.errors import SpecError
@@ -78,7 +79,8 @@ def lower(graph: Graph, backend: str = "torch", seed: int | None = None, limits:
 
 def load(spec: Any, backend: str = "torch", seed: int | None = None,
          overrides: list[str] | dict[str, Any] | None = None, max_params: int | None = None,
-         max_activation_bytes: int | None = None, allow_paths: list[Any] | None = None, **params: Any) -> Any:
+         max_activation_bytes: int | None = None, checkpoint: str = "best", allow_paths: list[Any] | None = None,
+         **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
 
     ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
@@ -86,6 +88,19 @@ def load(spec: Any, backend: str = "torch", seed: int | None = None,
     ``max_params`` / ``max_activation_bytes`` raise the limits checked before lowering (docs/limits.md);
     ``allow_paths`` lists folders outside the spec's own that its ``extends:`` may read.
     Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
+
+    ``spec`` may also be a run folder of ``archc train``: then the result is the trained model, the run's spec with
+    the weights of its ``checkpoint`` (``"best"``, ``"last"`` or a checkpoint file), in eval mode, for either backend
+    (the weights convert by node name). A run's spec cannot be changed, so no params or overrides go with it.
     """
+    from archc.train.runs import is_run
+
+    if isinstance(spec, (str, os.PathLike)) and is_run(spec):
+        from archc.train.errors import TrainError
+        from archc.train.trained import load_run
+
+        if params or overrides or seed is not None:
+            raise TrainError(f"{spec} is a trained run: its spec and weights are fixed (no params, overrides, seed)")
+        return load_run(spec, backend, checkpoint)
     graph = build_graph(spec, overrides=overrides, allow_paths=allow_paths, **params)
     return lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes))
