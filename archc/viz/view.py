@@ -14,6 +14,7 @@ from typing import Any
 
 from archc.errors import Diagnostic
 from archc.ir.graph import Graph
+from archc.ops.registry import has_trait
 
 #: connection kind -> (what it is, the paper's formula); "data" is a plain tensor flowing to the next op
 KINDS: dict[str, tuple[str, str]] = {
@@ -24,7 +25,6 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 #: connection kind -> the word a box uses for it
 KIND_NAMES = {"add": "residual", "concat": "dense", "gate": "highway", "se": "SE"}
-MERGE_OPS = frozenset({"add", "sub", "mul", "concat"})
 #: connection kind (node data ``connection.kind``) -> drawing kind
 _KIND_OF_CONNECTION = {"residual": "add", "dense": "concat", "highway": "gate", "se": "se"}
 _PATH_PART = re.compile(r"\.[^.\[\]]+$|\[\d+\]$")
@@ -165,7 +165,7 @@ def connection_of(graph: Graph, name: str) -> str | None:
     """The drawing kind of a merge node, from the connection that made it (node data ``connection``); a merge
     written by hand (``{mul: {}, from: [x, gate]}``) is plain data flow, whatever its inputs look like."""
     data = graph.nodes[name]
-    if data["op"] not in MERGE_OPS:
+    if not has_trait(data["op"], "merge"):
         return None
     connection = data.get("connection")
     return _KIND_OF_CONNECTION.get(connection["kind"]) if connection else None
