@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from archc.ir.graph import Graph
+from archc.ops.registry import has_trait
 
 FASHION_MNIST_DIRS = ["/usr/share/datasets/fashion-mnist", "~/.cache/archc/fashion-mnist"]
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
-WEIGHTED_OPS = ("conv", "linear")
 
 
 @dataclass
@@ -95,7 +95,7 @@ def weighted_layers(graph: Graph) -> list[Layer]:
     layers: list[Layer] = []
     depth = 0
     for name, data in graph.op_nodes():
-        if data["op"] in WEIGHTED_OPS:
+        if has_trait(data["op"], "weighted"):
             role = role_of(graph, name)
             depth += role == "main"
             layers.append(Layer(name, data["op"], role, max(depth, 1), data["params"], order=len(layers) + 1))

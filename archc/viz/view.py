@@ -14,6 +14,7 @@ from typing import Any
 
 from archc.errors import Diagnostic
 from archc.ir.graph import Graph
+from archc.ops.registry import has_trait
 
 #: connection kind -> (what it is, the paper's formula); "data" is a plain tensor flowing to the next op
 KINDS: dict[str, tuple[str, str]] = {
@@ -24,7 +25,6 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 #: connection kind -> the word a box uses for it
 KIND_NAMES = {"add": "residual", "concat": "dense", "gate": "highway", "se": "SE"}
-MERGE_OPS = frozenset({"add", "sub", "mul", "concat"})
 _CONNECTION_OF_PATH = {"residual": "add", "dense": "concat", "highway": "gate", "se": "se"}
 _PATH_PART = re.compile(r"\.[^.\[\]]+$|\[\d+\]$")
 
@@ -164,7 +164,7 @@ def connection_of(graph: Graph, name: str) -> str | None:
     """The connection kind a merge node belongs to, from the spec path that made it, else from its wiring."""
     data = graph.nodes[name]
     op = data["op"]
-    if op not in MERGE_OPS:
+    if not has_trait(op, "merge"):
         return None
     last = str(data.get("path") or "").rsplit(".", 1)[-1]
     if last in _CONNECTION_OF_PATH:
