@@ -82,25 +82,11 @@ network:
     assert records["add_1"] == {"kind": "residual", "name": "residual_1"}
 
 
-NEW_CONNECTION = '''
-from typing import Any
-
+#: the example of docs/architecture.md, "Adding a connection", then a spec that uses it
+DOC = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+EXAMPLE = DOC.split("## Adding a connection", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+USE = '''
 import archc
-from archc.spec.context import Connection, Context, Tensor, register_connection
-
-
-@register_connection("twice")
-class Twice(Connection):
-    """y = body(body(x)): the same items applied two times, in the namespaces first and second."""
-
-    summary = "y = body(body(x))"
-    body: list[Any]
-
-    def expand(self, ctx: Context, x: Tensor) -> Tensor:
-        for label in ("first", "second"):
-            x = ctx.within(label).expand(ctx.args["body"], x)
-        return ctx.add("identity", {}, [x], "out")
-
 
 graph = archc.build_graph("""
 archc: 1
@@ -117,8 +103,8 @@ print(graph.diagnostics[0].format(source=False))
 '''
 
 
-def test_a_new_connection_is_a_few_lines_against_the_public_context():
-    result = subprocess.run([sys.executable, "-c", NEW_CONNECTION], capture_output=True, text=True, timeout=120)
+def test_the_documented_new_connection_works_through_the_public_context():
+    result = subprocess.run([sys.executable, "-c", EXAMPLE + USE], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     names, record, error = result.stdout.splitlines()
     assert names == "['t.first.fc', 't.out', 't.second.fc']"
