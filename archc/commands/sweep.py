@@ -44,7 +44,8 @@ def register(subparsers: Any) -> None:
     group.add_argument("--sampler", default="tpe", choices=["tpe", "nsga2", "random", "grid"],
                        help="Optuna's sampler (default tpe; grid tries every candidate of a finite space once)")
     group.add_argument("--sampler-seed", type=int, metavar="N",
-                       help="seed the sampler (reproducible on one machine; give none, or another, per machine)")
+                       help="seed the sampler: reproducible on one machine; for tpe, nsga2 and random give none "
+                            "(or another) on each machine; grid takes 0 unless given, the same on every machine")
     group.add_argument("--max-pruned", type=int, default=20, metavar="K",
                        help="stop after K trials in a row that trained nothing, unless the space is known to hold a "
                             "candidate within the budget (default 20)")

@@ -18,6 +18,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,20 +205,28 @@ def _storage(url: str) -> Any:
     """Optuna's RDB storage (heartbeats fail the trials of a killed worker; those are retried); SweepError when it
     cannot be reached."""
     import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     connect = {"timeout": 60} if url.startswith("sqlite") else {"connect_timeout": 10} if "postgres" in url else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs={"connect_args": connect}, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
-    except ModuleNotFoundError as exc:
-        raise SweepError(f"--storage {masked(url)} needs the Python package '{exc.name}' (pip install "
-                         f"'archc[experiments]' brings psycopg and PyMySQL)") from None
-    except Exception as exc:  # sqlalchemy's errors for bad URLs, refused connections, wrong passwords, ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SweepError(f"cannot reach the storage {masked(url)}: {reason}") from None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs={"connect_args": connect}, heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+        except (IntegrityError, ProgrammingError):
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)  # workers started together race to create Optuna's tables: one wins
+        except ModuleNotFoundError as exc:
+            raise SweepError(f"--storage {masked(url)} needs the Python package '{exc.name}' (pip install "
+                             f"'archc[experiments]' brings psycopg and PyMySQL)") from None
+        except Exception as exc:  # sqlalchemy's errors for bad URLs, refused connections, wrong passwords, ...
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SweepError(f"cannot reach the storage {masked(url)}: {reason}") from None
+    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------------------------------------------ the study
@@ -248,7 +257,8 @@ def _sampler(sweep: Sweep) -> Any:
         grid = sweep.space.grid()
         if grid is None:
             raise SweepError("--sampler grid needs a space of choices and integer ranges of at most 16 values")
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        # trial k takes the k-th candidate of the seeded shuffle: one seed on every machine, so none is run twice
+        return optuna.samplers.GridSampler(grid, seed=0 if seed is None else seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
