@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import archc.connections  # noqa: F401  (registers the built-in connections: the spec layer does not import them)
 from archc.errors import SpecError
 from archc.ir.graph import Graph
 from archc.passes.cost import Summary, summarize_graph
+from archc.passes.limits import Limits, check_limits
 from archc.spec.parse import Spec, parse
 
 
 def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str, Any] | None = None,
-                **params: Any) -> Graph:
+                allow_paths: list[Any] | None = None, **params: Any) -> Graph:
     """Expand a spec (anything ``parse`` accepts) into the graph IR, with shapes and costs inferred.
 
     ``overrides`` (``["key=value", ...]`` as from ``--set``, or a dict) and keyword arguments set ``params``.
+    ``allow_paths``: folders outside the spec's own that its ``extends:`` may read.
     Raises SpecError listing every problem: those of the top level and, where the rest of the spec can still be
     read, those of the network too. With ``strict=False`` a spec with errors still gives the graph of its valid
     part; the problems are in ``graph.diagnostics`` and failing nodes carry an ``error`` message.
@@ -23,7 +27,7 @@ def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str,
 
     if not isinstance(spec, Spec) or params or overrides:
         try:
-            spec = parse(spec, overrides, **params)
+            spec = parse(spec, overrides, allow_paths, **params)
         except SpecError as exc:
             partial = getattr(exc, "partial", None)
             if partial is None:
@@ -37,18 +41,22 @@ def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str,
 
 
 def summarize(spec: Any, batch_size: int = 1, depth: int = 0,
-              overrides: list[str] | dict[str, Any] | None = None, **params: Any) -> Summary:
+              overrides: list[str] | dict[str, Any] | None = None, allow_paths: list[Any] | None = None,
+              **params: Any) -> Summary:
     """Per-node output shape, parameters and MACs, and exact totals, for a spec or a built Graph.
 
     ``depth`` groups rows by the first N levels of their names. A spec parameter whose name clashes with an option
     of this function (``depth``, ``batch_size``) is set through ``overrides={"depth": 56}``.
     """
-    graph = spec if isinstance(spec, Graph) else build_graph(spec, overrides=overrides, **params)
+    graph = spec if isinstance(spec, Graph) else build_graph(spec, overrides=overrides, allow_paths=allow_paths,
+                                                             **params)
     return summarize_graph(graph, batch_size=batch_size, depth=depth)
 
 
 #: backend name -> module; each module provides DEFAULT_SUFFIX, build_model(graph, seed) and save(model, graph, path)
 BACKENDS = {"torch": "archc.backends.torch", "keras": "archc.backends.keras", "onnx": "archc.backends.onnx"}
+#: the file suffix of each backend (its DEFAULT_SUFFIX), known without importing the backend
+BACKEND_SUFFIXES = {".pt2": "torch", ".keras": "keras", ".onnx": "onnx"}
 
 
 def backend_module(name: str) -> Any:
@@ -63,13 +71,37 @@ def backend_module(name: str) -> Any:
     return importlib.import_module(BACKENDS[name])
 
 
+def lower(graph: Graph, backend: str = "torch", seed: int | None = None, limits: Limits | None = None,
+          batch_size: int = 1) -> Any:
+    """``graph`` as a model of ``backend``, after checking the limits (see archc/passes/limits.py)."""
+    check_limits(graph, limits, batch_size)  # before the backend's import: a refusal is quick
+    return backend_module(backend).build_model(graph, seed=seed)
+
+
 def load(spec: Any, backend: str = "torch", seed: int | None = None,
-         overrides: list[str] | dict[str, Any] | None = None, **params: Any) -> Any:
+         overrides: list[str] | dict[str, Any] | None = None, max_params: int | None = None,
+         max_activation_bytes: int | None = None, checkpoint: str = "best", allow_paths: list[Any] | None = None,
+         **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
 
     ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
     (a parameter named like an option of this function — ``backend``, ``seed`` — goes in ``overrides={...}``).
+    ``max_params`` / ``max_activation_bytes`` raise the limits checked before lowering (docs/limits.md);
+    ``allow_paths`` lists folders outside the spec's own that its ``extends:`` may read.
     Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
+
+    ``spec`` may also be a run folder of ``archc train``: then the result is the trained model, the run's spec with
+    the weights of its ``checkpoint`` (``"best"``, ``"last"`` or a checkpoint file), in eval mode, for either backend
+    (the weights convert by node name). A run's spec cannot be changed, so no params or overrides go with it.
     """
-    graph = build_graph(spec, overrides=overrides, **params)
-    return backend_module(backend).build_model(graph, seed=seed)
+    from archc.train.runs import is_run
+
+    if isinstance(spec, (str, os.PathLike)) and is_run(spec):
+        from archc.train.errors import TrainError
+        from archc.train.trained import load_run
+
+        if params or overrides or seed is not None:
+            raise TrainError(f"{spec} is a trained run: its spec and weights are fixed (no params, overrides, seed)")
+        return load_run(spec, backend, checkpoint)
+    graph = build_graph(spec, overrides=overrides, allow_paths=allow_paths, **params)
+    return lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes))

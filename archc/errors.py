@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -178,3 +179,26 @@ def did_you_mean(word: object, known: Iterable[str]) -> str | None:
     """A hint naming the known word ``word`` was meant to be (see :func:`closest`), or None."""
     match = closest(word, known)
     return f"did you mean '{match}'?" if match is not None else None
+
+
+def is_allocation_failure(exc: BaseException) -> bool:
+    """A framework could not allocate memory: MemoryError, torch's "can't allocate memory" / out-of-memory
+    RuntimeError, TensorFlow's ResourceExhaustedError (matched by name: the core imports no framework)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ in ("ResourceExhaustedError", "OutOfMemoryError"):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("allocate" in text or "out of memory" in text)
+
+
+@contextmanager
+def lowering_node(name: str, data: dict) -> Iterator[None]:
+    """Lowering one node: an allocation failure becomes a SpecError at the node, not a traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_allocation_failure(exc):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SpecError(Diagnostic(f"cannot allocate the weights or output of '{name}' ({data.get('op')}): {first}",
+                                   data.get("pos"), data.get("path", ""),
+                                   "make the node smaller, or free memory on the machine")) from None
