@@ -36,11 +36,11 @@ def test_connections_see_only_the_public_context():
         assert spec_imports <= allowed, (path.name, spec_imports - allowed)
 
 
-def test_the_registry_is_the_generic_one_and_holds_the_four_kinds():
+def test_the_registry_is_the_generic_one_and_holds_the_built_in_kinds():
     from archc.registry import Registry, UnknownName
 
     assert isinstance(CONNECTIONS, Registry)
-    assert CONNECTIONS.names() == ["dense", "highway", "residual", "se"]
+    assert CONNECTIONS.names() == ["dense", "highway", "residual", "se", "split"]
     try:
         CONNECTIONS.get("residul")
     except UnknownName as exc:
