@@ -31,10 +31,11 @@ def export_format(path: str | Path) -> str:
     return suffix
 
 
-def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best") -> Trained:
-    """Write the run's trained model to ``output`` (atomically) in the format its suffix names."""
+def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best", ema: bool = False) -> Trained:
+    """Write the run's trained model (its EMA weights with ``ema``) to ``output`` (atomically) in the format its
+    suffix names."""
     suffix = export_format(output)
-    trained = read_trained(run_dir, checkpoint)
+    trained = read_trained(run_dir, checkpoint, ema)
     model = trained_model(trained, FORMATS[suffix])
     with atomic_path(Path(output)) as tmp:
         if suffix == ".safetensors":
