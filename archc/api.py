@@ -64,12 +64,36 @@ def backend_module(name: str) -> Any:
 
 
 def load(spec: Any, backend: str = "torch", seed: int | None = None,
-         overrides: list[str] | dict[str, Any] | None = None, **params: Any) -> Any:
+         overrides: list[str] | dict[str, Any] | None = None, memory_efficient: bool = False,
+         optimize: bool = False, **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
 
     ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
     (a parameter named like an option of this function — ``backend``, ``seed`` — goes in ``overrides={...}``).
+    ``memory_efficient=True`` (torch): BatchNorm -> ReLU -> conv chains recompute their normalisation in backward
+    instead of keeping it (docs/optimize.md). ``optimize=True``: an eval-only inference model, see ``optimize``.
     Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
     """
     graph = build_graph(spec, overrides=overrides, **params)
-    return backend_module(backend).build_model(graph, seed=seed)
+    module = backend_module(backend)
+    model = module.build_model(graph, seed=seed)
+    if memory_efficient or optimize:
+        passes = getattr(module, "apply_passes", None)
+        if passes is None or (memory_efficient and backend != "torch"):
+            option = "memory_efficient" if memory_efficient else "optimize"
+            raise SpecError(f"{option}=True is not available for the {backend} backend")
+        model = passes(model, memory_efficient=memory_efficient, optimize=optimize)
+    return model
+
+
+def optimize(model: Any, **options: Any) -> Any:
+    """An eval-only copy of a model built by archc, for inference: BatchNorm folded into the preceding conv / linear,
+    activations fused into it, identities and dropouts dropped (docs/optimize.md). The model is not changed.
+
+    Torch: options of ``archc.backends.torch.fold.optimize`` (``prepack``). Keras: none.
+    Outputs equal the model's own in eval mode to float32 rounding.
+    """
+    name = "keras" if type(model).__module__.split(".")[0] in ("keras", "tf_keras") else "torch"
+    if name == "torch" and not hasattr(model, "graph"):
+        raise SpecError("archc.optimize takes a model built by archc (a torch.fx.GraphModule or a keras.Model)")
+    return backend_module(name).optimize(model, **options)
