@@ -14,7 +14,7 @@ $(PY):
 
 install: $(PY)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[torch,keras,test]"
+	$(PY) -m pip install -q -e ".[torch,keras,experiments,test]"
 
 # Debian packages the tests read or call: Fashion-MNIST IDX files, Graphviz dot, headless Chromium
 install-system:

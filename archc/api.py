@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from archc.errors import SpecError
 from archc.ir.graph import Graph
 from archc.passes.cost import Summary, summarize_graph
+from archc.passes.limits import Limits, check_limits
 from archc.spec.parse import Spec, parse
 
 
@@ -49,6 +51,8 @@ def summarize(spec: Any, batch_size: int = 1, depth: int = 0,
 
 #: backend name -> module; each module provides DEFAULT_SUFFIX, build_model(graph, seed) and save(model, graph, path)
 BACKENDS = {"torch": "archc.backends.torch", "keras": "archc.backends.keras", "onnx": "archc.backends.onnx"}
+#: the file suffix of each backend (its DEFAULT_SUFFIX), known without importing the backend
+BACKEND_SUFFIXES = {".pt2": "torch", ".keras": "keras", ".onnx": "onnx"}
 
 
 def backend_module(name: str) -> Any:
@@ -63,27 +67,52 @@ def backend_module(name: str) -> Any:
     return importlib.import_module(BACKENDS[name])
 
 
+def lower(graph: Graph, backend: str = "torch", seed: int | None = None, limits: Limits | None = None,
+          batch_size: int = 1) -> Any:
+    """``graph`` as a model of ``backend``, after checking the limits (see archc/passes/limits.py)."""
+    check_limits(graph, limits, batch_size)  # before the backend's import: a refusal is quick
+    return backend_module(backend).build_model(graph, seed=seed)
+
+
 def load(spec: Any, backend: str = "torch", seed: int | None = None,
-         overrides: list[str] | dict[str, Any] | None = None, memory_efficient: bool = False,
+         overrides: list[str] | dict[str, Any] | None = None, max_params: int | None = None,
+         max_activation_bytes: int | None = None, checkpoint: str = "best", memory_efficient: bool = False,
          optimize: bool = False, **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
 
     ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
     (a parameter named like an option of this function — ``backend``, ``seed`` — goes in ``overrides={...}``).
+    ``max_params`` / ``max_activation_bytes`` raise the limits checked before lowering (docs/limits.md).
     ``memory_efficient=True`` (torch): BatchNorm -> ReLU -> conv chains recompute their normalisation in backward
     instead of keeping it (docs/optimize.md). ``optimize=True``: an eval-only inference model, see ``optimize``.
     Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
+
+    ``spec`` may also be a run folder of ``archc train``: then the result is the trained model, the run's spec with
+    the weights of its ``checkpoint`` (``"best"``, ``"last"`` or a checkpoint file), in eval mode, for either backend
+    (the weights convert by node name). A run's spec cannot be changed, so no params or overrides go with it.
     """
+    from archc.train.runs import is_run
+
+    if isinstance(spec, (str, os.PathLike)) and is_run(spec):
+        from archc.train.errors import TrainError
+        from archc.train.trained import load_run
+
+        if params or overrides or seed is not None:
+            raise TrainError(f"{spec} is a trained run: its spec and weights are fixed (no params, overrides, seed)")
+        return _apply_passes(load_run(spec, backend, checkpoint), backend, memory_efficient, optimize)
     graph = build_graph(spec, overrides=overrides, **params)
-    module = backend_module(backend)
-    model = module.build_model(graph, seed=seed)
-    if memory_efficient or optimize:
-        passes = getattr(module, "apply_passes", None)
-        if passes is None or (memory_efficient and backend != "torch"):
-            option = "memory_efficient" if memory_efficient else "optimize"
-            raise SpecError(f"{option}=True is not available for the {backend} backend")
-        model = passes(model, memory_efficient=memory_efficient, optimize=optimize)
-    return model
+    return _apply_passes(lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes)), backend,
+                         memory_efficient, optimize)
+
+
+def _apply_passes(model: Any, backend: str, memory_efficient: bool, optimize: bool) -> Any:
+    if not (memory_efficient or optimize):
+        return model
+    passes = getattr(backend_module(backend), "apply_passes", None)
+    if passes is None or (memory_efficient and backend != "torch"):
+        option = "memory_efficient" if memory_efficient else "optimize"
+        raise SpecError(f"{option}=True is not available for the {backend} backend")
+    return passes(model, memory_efficient=memory_efficient, optimize=optimize)
 
 
 def optimize(model: Any, **options: Any) -> Any:

@@ -32,6 +32,28 @@ def _add_spec(parser: argparse.ArgumentParser) -> None:
                         help="override a parameter (repeatable); VALUE is read as YAML: --set layers=[2,2,2,2]")
 
 
+def _count(text: str) -> int:
+    """A positive whole number; 1e9 and 2_000_000_000 are accepted too."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not value >= 1 or value != int(value) or value > 2**63:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
+    return int(value)
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """--max-params / --max-activation-bytes: the limits checked before lowering (docs/limits.md)."""
+    from archc.passes.limits import MAX_ACTIVATION_BYTES, MAX_PARAMS
+
+    parser.add_argument("--max-params", type=_count, metavar="N",
+                        help=f"refuse networks with more parameters and buffers (default {MAX_PARAMS:.0e})")
+    parser.add_argument("--max-activation-bytes", type=_count, metavar="N",
+                        help=f"refuse networks whose float32 activations of one batch take more bytes "
+                        f"(default {MAX_ACTIVATION_BYTES // 2**30} GiB)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="archc", formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="Compile YAML network specs to PyTorch and Keras models.",
@@ -46,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("validate", "check a spec and report every problem with its position",
                 "archc validate specs/my_net.yaml")
     _add_spec(p)
+    p.add_argument("--json", action="store_true", help="print the result (and every problem) as JSON on stdout")
     p = command("summary", "print shapes, parameters and MACs per node, and exact totals",
                 "archc summary resnet50 --depth 2 --batch-size 32")
     _add_spec(p)
@@ -57,17 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec(p)
     p.add_argument("--resolved", action="store_true",
                    help="print the spec after extends and --set only, before templates and repeats are expanded")
-    command("list", "list the zoo specs", "archc list")
+    p = command("list", "list the zoo specs", "archc list")
+    p.add_argument("--json", action="store_true", help="print the zoo as JSON")
     command("schema", "print the JSON Schema of the spec format (for editor completion)",
             "archc schema > archc.schema.json")
     p = command("compile", "validate, summarize and write a runnable model file",
                 "archc compile specs/densenet121.yaml --backend torch -o densenet121.pt2")
     _add_spec(p)
-    p.add_argument("--backend", default="torch", help="torch (a torch.export .pt2 program) or keras (.keras)")
-    p.add_argument("-o", "--output", help="model file to write (default: NAME.pt2 / NAME.keras in this folder)")
+    p.add_argument("--backend", help="torch (a torch.export .pt2 program), keras (.keras) or onnx (.onnx); "
+                   "default: the one the suffix of -o names, else torch")
+    p.add_argument("-o", "--output", help="model file to write (default: NAME.pt2 / .keras / .onnx in this folder)")
     p.add_argument("--emit-source", metavar="FILE.py", help="torch: also write a standalone PyTorch module file")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_limit_options(p)
     for module in _command_modules():
         module.register(sub)
     return parser
@@ -75,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Further subcommands live in their own modules under archc/commands/; each defines ``register(subparsers)``
 #: which adds its parser and sets ``func`` (a function of the parsed args returning the exit status).
-COMMAND_MODULES = ["diff", "draw", "gradflow", "train", "weights"]
+COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "train", "weights"]
 
 
 def _command_modules() -> list[Any]:
@@ -98,18 +124,37 @@ def _version() -> str:
 
 
 def _check_writable(path: Path, force: bool) -> None:
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; name the file to write")
     if path.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     if not path.parent.exists():
         raise UsageError(f"folder {path.parent} does not exist")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is a file, not a folder")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     import archc
 
-    graph = archc.build_graph(args.spec, overrides=args.overrides)
-    print(f"{graph.graph['name']}: ok ({len(graph) - 1} nodes)")
+    if not args.json:
+        graph = archc.build_graph(args.spec, overrides=args.overrides)
+        print(f"{graph.graph['name']}: ok ({len(graph) - 1} nodes)")
+        return 0
+    try:
+        graph = archc.build_graph(args.spec, overrides=args.overrides)
+    except SpecError as exc:
+        print(json.dumps({"ok": False, "errors": [_diagnostic_json(d) for d in exc.diagnostics]}, indent=1))
+        return 2
+    print(json.dumps({"ok": True, "name": graph.graph["name"], "nodes": len(graph) - 1, "errors": []}, indent=1))
     return 0
+
+
+def _diagnostic_json(diagnostic: Any) -> dict[str, Any]:
+    where = diagnostic.position
+    return {"file": where.file if where else None, "line": where.line if where else None,
+            "col": where.col if where else None, "path": diagnostic.path, "message": diagnostic.message,
+            "hint": diagnostic.hint}
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -143,9 +188,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from archc.report import print_zoo
+    from archc.report import print_zoo, zoo_rows
 
-    print_zoo()
+    if args.json:
+        print(json.dumps(zoo_rows(), indent=1))
+    else:
+        print_zoo()
     return 0
 
 
@@ -156,25 +204,60 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def compile_backend(backend: str | None, output: str | None) -> str:
+    """The backend of ``archc compile``: --backend, else the one the suffix of -o names, else torch.
+
+    A suffix that is not the backend's (``-o x.onnx --backend torch``) is an error before anything is written.
+    """
+    from archc.api import BACKEND_SUFFIXES
+
+    suffix = Path(output).suffix if output else ""
+    if backend is None:
+        if not output:
+            return "torch"
+        if suffix not in BACKEND_SUFFIXES:
+            known = ", ".join(f"{s} ({b})" for s, b in BACKEND_SUFFIXES.items())
+            raise UsageError(f"-o {output}: cannot tell the backend from the suffix '{suffix}'; use {known} "
+                             "or pass --backend")
+        return BACKEND_SUFFIXES[suffix]
+    expected = {b: s for s, b in BACKEND_SUFFIXES.items()}.get(backend)
+    if output and expected and suffix != expected:
+        raise UsageError(f"-o {output}: the {backend} backend writes {expected} files, not '{suffix or 'no suffix'}'"
+                         f" (drop --backend to let the suffix choose, or name the file *{expected})")
+    return backend
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    from archc.passes.limits import Limits
+
+    return Limits.of(args.max_params, args.max_activation_bytes)
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     import archc
-    from archc.api import backend_module
+    from archc.api import backend_module, lower
     from archc.report import print_summary
+    from archc.train.rundir import atomic_path
 
+    backend_name = compile_backend(args.backend, args.output)
     graph = archc.build_graph(args.spec, overrides=args.overrides)
     print_summary(archc.summarize(graph), rows=False)
-    backend = backend_module(args.backend)
+    backend = backend_module(backend_name)
     output = Path(args.output or f"{graph.graph['name']}{backend.DEFAULT_SUFFIX}")
     _check_writable(output, args.force)
-    if args.emit_source:
+    if args.emit_source:  # refused before the model file is written
+        if not hasattr(backend, "emit_source"):
+            raise UsageError(f"--emit-source: the {backend_name} backend has no source to emit (only torch has)")
         _check_writable(Path(args.emit_source), args.force)
-    model = backend.build_model(graph, seed=args.seed)
-    backend.save(model, graph, output)
+        if Path(args.emit_source).resolve() == output.resolve():
+            raise UsageError(f"--emit-source and -o both name {output}")
+    model = lower(graph, backend_name, args.seed, _limits(args))
+    with atomic_path(output) as tmp:  # a failed or interrupted save leaves no half-written model file
+        backend.save(model, graph, tmp)
     print(f"wrote {output}")
     if args.emit_source:
-        if not hasattr(backend, "emit_source"):
-            raise UsageError(f"--emit-source is not available for the {args.backend} backend")
-        Path(args.emit_source).write_text(backend.emit_source(graph), encoding="utf-8")
+        with atomic_path(Path(args.emit_source)) as tmp:
+            tmp.write_text(backend.emit_source(graph), encoding="utf-8")
         print(f"wrote {args.emit_source}")
     return 0
 
@@ -197,8 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"archc: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a read-only folder, a full disk, a file where a folder should be: one line, no trace
+        print(f"archc: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``PATH: cause`` for an OSError, naming both paths of a rename."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {cause}" if paths else cause
 
 
 def run(argv: Any = None) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -139,8 +140,9 @@ def _typo_budget(word: str) -> int:
 def closest(word: object, known: Iterable[str]) -> str | None:
     """The known word that ``word`` is a misspelling, another case or a torch / Keras name of; None when none is.
 
-    Rules, in order: the same word in another case (``ReLU`` -> ``relu``); a name from :data:`ALIASES`, compared
-    without case, underscores or dashes (``BatchNorm2d`` -> ``bn``, ``he_normal`` -> ``kaiming_normal``); a word cut
+    Rules, in order: a name from :data:`ALIASES`, compared without case, underscores or dashes (``BatchNorm2d`` ->
+    ``bn``, ``Dense`` -> ``linear``, ``he_normal`` -> ``kaiming_normal``); the same word in another case (``ReLU`` ->
+    ``relu``); a word cut
     short (``kaiming`` -> ``kaiming_normal``); a typo within a small edit distance (``stirde`` -> ``stride``).
     Nothing else: ``drop_path`` is not ``dropout``.
     """
@@ -150,15 +152,16 @@ def closest(word: object, known: Iterable[str]) -> str | None:
     words = sorted({k for k in known if isinstance(k, str)})
     if not words:
         return None
-    folded = {k.lower(): k for k in words}
     lower = text.lower()
-    if lower in folded and folded[lower] != text:
-        return folded[lower]
     squashed = lower.replace("-", "_")
+    # the torch / Keras meaning wins over another case: Keras' `Dense` is archc's `linear`, not the `dense` block
     for key in (squashed, squashed.replace("_", "")):
         target = ALIASES.get(key)
         if target is not None and target in words and target != text:
             return target
+    folded = {k.lower(): k for k in words}
+    if lower in folded and folded[lower] != text:
+        return folded[lower]
     prefixed = [k for k in words if len(text) >= 4 and k.lower().startswith(lower) and k != text]
     if prefixed:  # a word cut short: 'kaiming' -> 'kaiming_normal'
         return min(prefixed, key=len)
@@ -176,3 +179,26 @@ def did_you_mean(word: object, known: Iterable[str]) -> str | None:
     """A hint naming the known word ``word`` was meant to be (see :func:`closest`), or None."""
     match = closest(word, known)
     return f"did you mean '{match}'?" if match is not None else None
+
+
+def is_allocation_failure(exc: BaseException) -> bool:
+    """A framework could not allocate memory: MemoryError, torch's "can't allocate memory" / out-of-memory
+    RuntimeError, TensorFlow's ResourceExhaustedError (matched by name: the core imports no framework)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ in ("ResourceExhaustedError", "OutOfMemoryError"):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("allocate" in text or "out of memory" in text)
+
+
+@contextmanager
+def lowering_node(name: str, data: dict) -> Iterator[None]:
+    """Lowering one node: an allocation failure becomes a SpecError at the node, not a traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_allocation_failure(exc):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SpecError(Diagnostic(f"cannot allocate the weights or output of '{name}' ({data.get('op')}): {first}",
+                                   data.get("pos"), data.get("path", ""),
+                                   "make the node smaller, or free memory on the machine")) from None

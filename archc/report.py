@@ -49,22 +49,34 @@ def print_summary(summary: Summary, rows: bool = True, console: Console | None =
     console.print(totals)
 
 
-def print_zoo(console: Console | None = None) -> None:
+def zoo_rows() -> list[dict[str, object]]:
+    """One row per zoo spec: name, params, MACs, the first sentence of its description (or its first error)."""
     import archc
     from archc.errors import SpecError
     from archc.zoo import zoo_names
 
-    console = console or Console(highlight=False)
-    table = Table(title="archc zoo", title_justify="left")
-    for column, justify in (("name", "left"), ("params", "right"), ("GMACs", "right"), ("description", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    rows: list[dict[str, object]] = []
     for name in zoo_names():
         try:
             spec = archc.parse(name)
             summary = archc.summarize(spec)
             # the first sentence; "He et al. 2015" does not end one (a sentence ends before a capital)
             description = re.split(r"\.\s+(?=[A-Z])", spec.model.description)[0]
-            table.add_row(name, f"{summary.params:,}", f"{summary.macs / 1e9:.3f}", description)
+            rows.append({"name": name, "params": summary.params, "macs": summary.macs, "description": description})
         except SpecError as exc:
-            table.add_row(name, "error", "", exc.diagnostics[0].message)
+            rows.append({"name": name, "error": exc.diagnostics[0].message})
+    return rows
+
+
+def print_zoo(console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    table = Table(title="archc zoo", title_justify="left")
+    for column, justify in (("name", "left"), ("params", "right"), ("GMACs", "right"), ("description", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in zoo_rows():
+        if "error" in row:
+            table.add_row(str(row["name"]), "error", "", str(row["error"]))
+        else:
+            table.add_row(str(row["name"]), f"{row['params']:,}", f"{int(row['macs']) / 1e9:.3f}",  # type: ignore
+                          str(row["description"]))
     console.print(table)

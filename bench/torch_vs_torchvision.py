@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 
 import torch
 import torchvision
-from archc.backends.torch import build_model
 
 import archc
+from archc.backends.torch import build_model
 
 ARCHC, REFERENCE, CONTROL = "archc", "torchvision", "torchvision #2"
 

@@ -41,7 +41,8 @@ import archc
 from archc.train import TrainConfig
 from archc.train.data import load_dataset, plan_adaptation
 from archc.train.progress import EpochProgress
-from archc.train.torch_loop import DataInfo, Environment, ModelInfo, TorchTrainer, best_device, resolve_device
+from archc.train.torch_device import Environment, best_device, resolve_device
+from archc.train.torch_trainer import DataInfo, ModelInfo, TorchTrainer
 
 MODELS = {"resnet50": "resnet50", "densenet121": "densenet121"}  # zoo spec -> torchvision model
 

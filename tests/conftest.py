@@ -1,7 +1,7 @@
 """Suite-wide setup.
 
-TensorFlow imported before ``torch._dynamo`` or Triton crashes the process (SIGSEGV) with this torch / tensorflow pair, and
-pytest imports test modules in file order, so torch and its compiler stack are imported first, once, here.
+TensorFlow imported before ``torch._dynamo`` or Triton crashes the process (SIGSEGV) with this torch / tensorflow
+pair, and pytest imports test modules in file order, so torch and its compiler stack are imported first, once, here.
 """
 
 import os

@@ -29,8 +29,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec parameter (repeatable): --set num_classes=10")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
-    p.add_argument("--backend", choices=["torch", "keras"], help="torch (default) or keras (model.fit)")
+    add_train_options(p)
+    group = p.add_argument_group("run folder")
+    group.add_argument("--out", metavar="DIR", help="root of the run folders (default runs/)")
+    group.add_argument("--name", help="run name (default: the spec's name)")
+    p.set_defaults(func=cmd_train)
 
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """The options of a training run (data, optimization, device, checkpoints); `archc sweep` takes them too."""
+    p.add_argument("--backend", choices=["torch", "keras"], help="torch (default) or keras (model.fit)")
     group = p.add_argument_group("data")
     group.add_argument("--data", help="fashion-mnist (default), mnist, synthetic, an .npz file (x_train, y_train, "
                                       "x_test, y_test), an IDX folder, or a folder of class sub-folders")
@@ -69,14 +77,11 @@ def register(subparsers: Any) -> None:
                        help="DDP: BatchNorm statistics over the global batch (SyncBatchNorm)")
     group.add_argument("--threads", type=int, help="torch CPU threads (torch.set_num_threads)")
 
-    group = p.add_argument_group("output")
-    group.add_argument("--out", metavar="DIR", help="root of the run folders (default runs/)")
-    group.add_argument("--name", help="run name (default: the spec's name)")
+    group = p.add_argument_group("progress and checkpoints")
     group.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                        help="also checkpoint every STEPS optimizer steps within an epoch (default: per epoch only)")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show the progress bar (default: yes)")
-    p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -2,9 +2,12 @@
 
     archc weights convert --spec resnet18 --from resnet18.pt --to resnet18.weights.h5
     archc weights convert --spec resnet18 --from resnet18.weights.h5 --to resnet18.pt
+    archc weights convert --from runs/resnet18-20261201-081500/checkpoints/last.pt --to resnet18.weights.h5
 
-``.pt`` / ``.pth``: a torch ``state_dict`` saved with ``torch.save``. ``.weights.h5``: Keras ``save_weights`` of the
-spec's Keras model. ``.keras``: a whole Keras model file (read, or written with the converted weights).
+``.pt`` / ``.pth``: a torch ``state_dict`` saved with ``torch.save``, or a checkpoint holding one (``archc train``'s,
+whose spec is used when ``--spec`` is left out, or one wrapping it under ``state_dict`` / ``model``).
+``.weights.h5``: Keras ``save_weights`` of the spec's Keras model. ``.keras``: a whole Keras model file (read, or
+written with the converted weights).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ def register(subparsers: Any) -> None:
                     "torch state_dict, .weights.h5 is Keras save_weights, .keras a whole Keras model.",
         epilog="example:\n  archc weights convert --spec resnet18 --from resnet18.pt --to resnet18.weights.h5",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    convert.add_argument("--spec", required=True, help="the spec the weights belong to (a file or a zoo name)")
+    convert.add_argument("--spec", help="the spec the weights belong to (a file or a zoo name; default: the spec "
+                                        "stored in an `archc train` checkpoint)")
     convert.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a spec parameter (repeatable), as for the other commands")
     convert.add_argument("--from", dest="source", required=True, metavar="FILE", help="weights to read")
@@ -60,7 +64,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise UsageError(f"--from {source}: no such file")
     _check_writable(target, args.force)
-    graph = archc.build_graph(archc.parse(args.spec, args.overrides))
+    spec = args.spec if args.spec else _checkpoint_spec(source, source_kind)
+    graph = archc.build_graph(archc.parse(spec, args.overrides))
     try:
         state = _read_torch(source) if source_kind == "torch" else _read_keras(graph, source)
         if target_kind == "torch":
@@ -87,13 +92,46 @@ def _read_torch(path: Path) -> dict[str, Any]:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"--from {path}: not a torch state_dict ({first_line}); save one with "
                          "torch.save(model.state_dict(), path)") from None
-    for key in ("state_dict", "model_state_dict"):  # common checkpoint wrappers
-        if isinstance(data, dict) and isinstance(data.get(key), dict):
-            data = data[key]
+    data = unwrap_state_dict(data)
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise UsageError(f"--from {path}: expected a state_dict (a mapping of names to tensors), got "
                          f"{type(data).__name__}")
     return read_state(data)
+
+
+def unwrap_state_dict(data: Any) -> Any:
+    """The state_dict inside a checkpoint: ``archc train``'s (under ``model``), timm's and Lightning's
+    (``state_dict``), and others' (``model_state_dict``, ``model``)."""
+    for key in ("model", "state_dict", "model_state_dict"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            return data[key]
+    return data
+
+
+def _checkpoint_spec(path: Path, kind: str) -> Any:
+    """The resolved spec an `archc train` checkpoint stores, for --from without --spec."""
+    from archc.cli import UsageError
+
+    spec = None
+    if path.is_file() and kind == "torch":
+        import torch
+
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # unreadable: reported below as a missing --spec, then by the reader
+            data = None
+        spec = data.get("spec") if isinstance(data, dict) else None
+    elif path.is_file() and path.name.endswith(".keras"):
+        from archc.train.errors import TrainError
+        from archc.train.keras_fit import read_state as read_keras_state
+
+        try:
+            spec = read_keras_state(path).get("spec")
+        except TrainError:
+            spec = None
+    if not isinstance(spec, dict):
+        raise UsageError(f"--from {path} does not say which spec it belongs to; give --spec SPEC")
+    return spec
 
 
 def _keras_model(graph: Any) -> Any:

@@ -294,6 +294,10 @@ def load_text(text: str, file: str = "<string>") -> Any:
             tree = builder.build(_Parser(text))
         except yaml.MarkedYAMLError as exc:
             problem, context = _located(exc.problem_mark, file, lines), _located(exc.context_mark, file, lines)
+            tabbed = _tab_indent(problem)
+            if tabbed is not None:  # libyaml's words ("cannot start any token") hide the cause
+                raise SpecError(Diagnostic("invalid YAML: a tab indents this line; YAML indents with spaces only",
+                                           tabbed, hint="replace the tab with spaces")) from None
             diagnostic = Diagnostic(f"invalid YAML: {exc.problem or exc.context}", problem or context)
             if exc.context and problem and context and (problem.line, problem.col) != (context.line, context.col):
                 diagnostic.notes.append(Diagnostic(exc.context, context, severity="note"))  # "while parsing ..."
@@ -308,6 +312,17 @@ def load_text(text: str, file: str = "<string>") -> Any:
     if builder.problems:
         raise SpecError(builder.problems)
     return tree
+
+
+def _tab_indent(position: Position | None) -> Position | None:
+    """The position of a tab in the indentation of the line of a syntax error, if there is one."""
+    if position is None:
+        return None
+    text = position.line_text
+    indent = text[:len(text) - len(text.lstrip(" \t-"))]
+    if "\t" not in indent:
+        return None
+    return Position(position.file, position.line, indent.index("\t") + 1, text)
 
 
 def _located(mark: Any, file: str, lines: list[str]) -> Position | None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FORMAT_VERSION = 1
 REQUIRED = "required"  # the marker for a template parameter without default
+#: a ValueError message may carry a hint after this marker; archc.spec.validation shows it as the diagnostic's hint
+HINT = "\nhint: "
 
 
 class _Strict(BaseModel):
@@ -20,6 +22,23 @@ class InputSpec(_Strict):
 
     shape: list[Any] = Field(min_length=1, max_length=3)
     name: str = "input"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if isinstance(data, list):  # `input: [3, 32, 32]`: the shape without its key
+            raise ValueError(f"expected a mapping with a shape: key, got a list{HINT}write input: {{shape: "
+                             f"[{', '.join(str(item) for item in data)}]}}")
+        return data
+
+    @field_validator("shape", mode="before")
+    @classmethod
+    def _no_batch(cls, shape: Any) -> Any:
+        if isinstance(shape, list) and len(shape) == 4:  # people copy NCHW shapes from torch
+            rest = ", ".join(str(item) for item in shape[1:])
+            raise ValueError(f"expected the shape of one sample, [C, H, W] or [features], without the batch "
+                             f"dimension; got {len(shape)} items{HINT}drop the batch size {shape[0]}: shape: [{rest}]")
+        return shape
 
 
 class BlockSpec(_Strict):

@@ -97,9 +97,37 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, _, value = text.partition("=")
     try:
         parsed = load_text(value, "<--set>") if value.strip() else ""
-    except SpecError:
-        parsed = value  # not YAML: the text itself
+    except SpecError as exc:  # taking the text as a string would build a different network without a word
+        cause = exc.diagnostics[0].message.removeprefix("invalid YAML: ")
+        raise SpecError(Diagnostic(f"the value {value!r} is not valid YAML ({cause})",
+                                   Position("<--set>", 1, len(key) + 2, text), f"params.{key.strip()}",
+                                   "quote a string (--set 'name=\"a b\"'); close every [ and {")) from None
     return key.strip(), parsed
+
+
+def _kind(value: Any) -> str | None:
+    """What kind of value a declared default is, for checking an override against it (None: anything goes)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str) and "$" not in value:
+        return "a string"
+    return None
+
+
+def type_mismatch(default: Any, value: Any) -> str | None:
+    """``expected a list (the default is [2, 2, 2, 2])`` when ``value`` is not of the default's kind, else None."""
+    expected = _kind(default)
+    if expected is None or value is None or _kind(value) in (expected, None):
+        return None
+    shown = repr(default) if len(repr(default)) <= 40 else repr(default)[:37] + "..."
+    got = str(value).lower() if isinstance(value, bool) else f"{_kind(value)} {value!r}"
+    return f"expected {expected} like the default {shown}, got {got}"
 
 
 def apply_overrides(tree: Any, overrides: dict[str, Any]) -> Any:
@@ -121,8 +149,13 @@ def apply_overrides(tree: Any, overrides: dict[str, Any]) -> Any:
                                        did_you_mean(key, list(params)) or
                                        f"known parameters: {', '.join(params) or 'none'}"))
             continue
+        where = Position("<--set>", 1, len(key) + 2, f"{key}={value}")
+        mismatch = type_mismatch(params[key], value)
+        if mismatch:
+            problems.append(Diagnostic(mismatch, where, f"params.{key}"))
+            continue
         new_params[key] = value
-        new_params.value_pos[key] = Position("<--set>", 1, len(key) + 2, f"{key}={value}")
+        new_params.value_pos[key] = where
     if problems:
         raise SpecError(problems)
     out = LMap(tree, pos=getattr(tree, "pos", None))

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from archc.errors import Diagnostic, Position, did_you_mean
 from archc.spec.loader import LList, LMap
+from archc.spec.model import HINT
 
 
 def join_path(base: str, part: Any) -> str:
@@ -255,7 +256,8 @@ def _message(error: dict[str, Any], where: _Field) -> tuple[str, str | None]:
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
-            return message[len(prefix):], None
+            text, _, hint = message[len(prefix):].partition(HINT)
+            return text, hint or None
     message = message[:1].lower() + message[1:]
     return message.replace("input should be", "expected") + got, None
 

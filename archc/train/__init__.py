@@ -1,8 +1,8 @@
 """Training of compiled specs: ``archc train SPEC --data fashion-mnist``.
 
 The framework-free parts (configuration, data readers, learning-rate schedules, run folders, plots) import neither
-torch nor tensorflow; the loops (``torch_loop``, ``keras_fit``) and ``checkpoint`` import their framework and are only
-imported by the ``train`` command. See docs/training.md.
+torch nor tensorflow; the loops (``torch_loop`` and its ``torch_*`` parts, ``keras_fit``) and ``checkpoint`` import
+their framework and are only imported by the ``train`` command. See docs/training.md.
 """
 
 from archc.train.config import TrainConfig

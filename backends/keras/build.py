@@ -11,7 +11,7 @@ from typing import Any
 import keras
 
 from archc.backends.keras.registry import get_lowering
-from archc.errors import Diagnostic, SpecError
+from archc.errors import Diagnostic, SpecError, lowering_node
 from archc.ir.graph import Graph
 from archc.transfer import keras_layer_name
 
@@ -89,7 +89,8 @@ def build_model(graph: Graph, seed: int | None = None) -> keras.Model:
         except KeyError as exc:
             raise SpecError(Diagnostic(exc.args[0], data.get("pos"), data.get("path", ""),
                                        "register one with archc.backends.keras.register_lowering")) from None
-        tensors[name] = lowering(builder, name, data, [tensors[source] for source in data["inputs"]])
+        with lowering_node(name, data):
+            tensors[name] = lowering(builder, name, data, [tensors[source] for source in data["inputs"]])
     with _recursion_limit(8 * len(builder.used) + 1000):
         return keras.Model(inputs, tensors[graph.output_node], name=graph.graph.get("name") or None)
 

@@ -9,13 +9,14 @@ Per-op lowerings live in ``ops/`` (one file per op family) and register with ``r
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
+
 from archc.backends.torch.build import build_model
 from archc.backends.torch.registry import LOWERINGS, Call, LoweringNode, get_lowering, register_lowering
 from archc.backends.torch.source import emit_source
-
 from archc.ir.graph import Graph
 
 __all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "apply_passes", "build_model", "emit_source",
@@ -69,4 +70,6 @@ def save(model: torch.nn.Module, graph: Graph, path: str | Path) -> None:
 
     The file loads where archc is not installed: ``torch.export.load(path).module()(x)``.
     """
-    torch.export.save(export(model, graph), str(path))
+    buffer = io.BytesIO()  # torch's file writer aborts the process on a write error (a full disk); Python's raises
+    torch.export.save(export(model, graph), buffer)
+    Path(path).write_bytes(buffer.getbuffer())

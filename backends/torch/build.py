@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.fx as fx
-from archc.backends.torch.registry import Call, Lowered, LoweringNode, get_lowering
 from torch import nn
 
-from archc.errors import Diagnostic, SpecError
+from archc.backends.torch.registry import Call, Lowered, LoweringNode, get_lowering
+from archc.errors import Diagnostic, SpecError, lowering_node
 from archc.ir.graph import Graph
 from archc.ops.registry import OpSpec
 
@@ -182,7 +182,8 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
         reduced[name] = _reduced_precision(data["op"], [reduced[source] for source in inputs])
         node = LoweringNode(name, data["op"], data["attrs"], tuple(graph.nodes[s]["shape"] for s in inputs),
                             data["shape"], can_overwrite_input=overwrite, generator=generator, device=device)
-        lowered = _as_calls(get_lowering(data["op"])(node))
+        with lowering_node(name, data):
+            lowered = _as_calls(get_lowering(data["op"])(node))
         if lowered == ():
             if len(inputs) != 1:
                 raise ValueError(f"the lowering of {data['op']} passes its input on, but '{name}' has {len(inputs)}")

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from archc.backends.torch.build import OUTPUT, Plan, Step, make_plan
 from archc.backends.torch.init import init_statements
 from archc.backends.torch.registry import INFIX, Call
-from torch import nn
-
 from archc.ir.graph import Graph
 
 INDENT = "    "

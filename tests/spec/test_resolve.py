@@ -147,11 +147,37 @@ def test_extends_unknown_targets(tmp_path):
     ("name=", ("name", "")),
     (" key = 3", ("key", 3)),
     ("expr=${width * 2}", ("expr", "${width * 2}")),
-    ("odd=!!int", ("odd", "!!int")),
     ("cfg={a: 1}", ("cfg", {"a": 1})),
 ])
 def test_parse_override(text, expected):
     assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize("text", ["layers=[2,2", "cfg={a: 1", "odd=!!int", "x=a: b: c"])
+def test_parse_override_refuses_what_is_not_yaml(text):
+    with pytest.raises(SpecError, match="is not valid YAML") as info:
+        parse_override(text)
+    assert info.value.diagnostics[0].position.file == "<--set>"
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("layers=abc", "expected a list like the default [2, 2, 2, 2], got a string 'abc'"),
+    ("num_classes=[1]", "expected a number like the default 1000, got a list [1]"),
+    ("num_classes=true", "expected a number like the default 1000, got true"),
+    ("attention=[se]", "expected a string like the default 'none', got a list ['se']"),
+])
+def test_set_contradicting_the_default_type_is_an_error(override, expected):
+    with pytest.raises(SpecError) as info:
+        archc.parse("resnet18", [override])
+    assert info.value.diagnostics[0].message == expected
+    assert info.value.diagnostics[0].path == f"params.{override.split('=')[0]}"
+
+
+def test_load_params_are_checked_against_the_default_type_too():
+    with pytest.raises(SpecError, match="expected a list like the default"):
+        archc.parse("resnet18", layers=3)
+    spec = archc.parse("resnet18", layers=(1, 1, 1, 1), num_classes=10.0)  # a tuple is a list; any number a number
+    assert spec.params["layers"] == (1, 1, 1, 1)
 
 
 def test_parse_override_needs_an_equals_sign():

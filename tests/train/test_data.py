@@ -136,7 +136,7 @@ def test_adaptation_plans():
 
 def test_numpy_and_torch_augmentation_agree():
     torch = pytest.importorskip("torch")
-    from archc.train.torch_loop import augment_batch
+    from archc.train.torch_data import augment_batch
 
     x = np.random.default_rng(3).integers(0, 255, (6, 2, 9, 7), dtype=np.uint8)
     top, left, flips = augmentation_params(seed=1, epoch=2, step=3, count=6, pad=2, hflip=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from archc.backends.torch.registry import Call, LoweringNode, register_lowering
 from torch import nn
+
+from archc.backends.torch.registry import Call, LoweringNode, register_lowering
 
 
 def _maybe_inplace(node: LoweringNode, **kwargs: object) -> dict[str, object]:

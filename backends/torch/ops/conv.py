@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from archc.backends.torch.init import init_bias, init_weight, uninitialised
 from archc.backends.torch.registry import LoweringNode, register_lowering
-from torch import nn
 
 
 def _initialise(module: nn.Conv2d | nn.Linear, node: LoweringNode) -> None:

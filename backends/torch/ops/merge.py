@@ -6,8 +6,8 @@ import operator
 
 import torch
 import torch.nn.functional as F
-from archc.backends.torch.registry import Call, Lowered, LoweringNode, register_lowering
 
+from archc.backends.torch.registry import Call, Lowered, LoweringNode, register_lowering
 from archc.ops.registry import pair
 
 

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import torch
-from archc.backends.torch.registry import Lowered, LoweringNode, register_lowering
 from torch import nn
+
+from archc.backends.torch.registry import Lowered, LoweringNode, register_lowering
 
 
 @register_lowering("bn")

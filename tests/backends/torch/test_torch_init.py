@@ -8,9 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from archc.backends.torch import build_model  # noqa: E402
-
 import archc  # noqa: E402
+from archc.backends.torch import build_model  # noqa: E402
 
 # fan_in = 64 * 3 * 3 = 576, fan_out = 128 * 3 * 3 = 1152: 73,728 draws per conv, enough to pin the spread to ~1 %
 SCHEMES = """

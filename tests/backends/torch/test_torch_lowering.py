@@ -8,11 +8,11 @@ torch = pytest.importorskip("torch")
 
 import torch.fx as fx  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from archc.backends.torch import LOWERINGS, build_model, get_lowering, register_lowering  # noqa: E402
-from archc.backends.torch.registry import load_builtin_lowerings  # noqa: E402
 from torch_backend_helpers import EVERY_OP  # noqa: E402
 
 import archc  # noqa: E402
+from archc.backends.torch import LOWERINGS, build_model, get_lowering, register_lowering  # noqa: E402
+from archc.backends.torch.registry import load_builtin_lowerings  # noqa: E402
 from archc.ops.registry import OPS, load_builtin_ops  # noqa: E402
 
 

@@ -17,11 +17,11 @@ import pytest
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
-from archc.backends.torch.build import build_graph_module, make_plan  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archc  # noqa: E402
+from archc.backends.torch.build import build_graph_module, make_plan  # noqa: E402
 from archc.zoo import zoo_names  # noqa: E402
 
 #: references above this many parameters take more than ~20 s to build and compare on a small CPU

@@ -9,10 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from archc.backends.torch import build_model, save  # noqa: E402
 from torch_backend_helpers import run_without_archc  # noqa: E402
 
 import archc  # noqa: E402
+from archc.backends.torch import build_model, save  # noqa: E402
 
 #: resnet18's spec at a quarter of the width and one block per stage: every op of the full net, cheap to run
 SMALL = {"layers": [1, 1, 1, 1], "width": 16, "num_classes": 10}

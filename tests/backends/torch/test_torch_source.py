@@ -8,11 +8,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from archc.backends.torch import build_model, emit_source  # noqa: E402
-from archc.backends.torch.build import class_name  # noqa: E402
 from torch_backend_helpers import EVERY_OP, run_without_archc  # noqa: E402
 
 import archc  # noqa: E402
+from archc.backends.torch import build_model, emit_source  # noqa: E402
+from archc.backends.torch.build import class_name  # noqa: E402
 from archc.cli import main  # noqa: E402
 
 #: names that collide with what generated code uses (F, torch, nn, self, x), with each other once made identifiers

@@ -1,0 +1,109 @@
+"""A run's trained model: its spec.yaml with the weights of one of its checkpoints, in either backend.
+
+Torch checkpoints (``.pt``) hold a torch state_dict; Keras ones (``.keras``) a whole Keras model. Either converts to
+the other backend by node name (archc.transfer). Imports torch or Keras only when a checkpoint of theirs is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archc.train.errors import TrainError
+from archc.train.runs import Run
+
+
+@dataclass
+class Trained:
+    """The run, its spec and graph, and the trained tensors in torch layout (``<node>.<tensor>`` -> array)."""
+
+    run: Run
+    checkpoint: Path
+    spec: Any
+    graph: Any
+    state: dict[str, Any]
+    epoch: int | None
+
+
+def read_trained(run_dir: str | Path, checkpoint: str = "best") -> Trained:
+    """Read a run's checkpoint, checked against the run's spec (TrainError naming what differs)."""
+    import archc
+
+    run = Run.open(run_dir)
+    path = run.checkpoint(checkpoint)
+    spec = run.spec()
+    graph = archc.build_graph(spec)
+    if path.name.endswith(".keras"):
+        state, epoch = _read_keras_checkpoint(path, spec, graph)
+    else:
+        state, epoch = _read_torch_checkpoint(path, spec, graph)
+    return Trained(run, path, spec, graph, state, epoch)
+
+
+def _read_torch_checkpoint(path: Path, spec: Any, graph: Any) -> tuple[dict[str, Any], int | None]:
+    from archc.train.checkpoint import load_checkpoint
+    from archc.transfer import expected_tensors
+
+    state = load_checkpoint(path)
+    saved = {name: list(tensor.shape) for name, tensor in state["model"].items()}
+    current = {name: list(shape) for name, shape in expected_tensors(graph).items()}
+    _check(path, state, saved, spec, current)
+    return dict(state["model"]), state.get("progress", {}).get("epoch")
+
+
+def _read_keras_checkpoint(path: Path, spec: Any, graph: Any) -> tuple[dict[str, Any], int | None]:
+    from archc.train.keras_fit import _imports, read_state, weight_shapes
+    from archc.transfer import read_state as read_tensors
+
+    keras, _ = _imports()
+    saved = read_state(path)
+    model = archc_keras_model(graph)
+    _check(path, saved, saved.get("weights", {}), spec, weight_shapes(model))
+    try:
+        loaded = keras.saving.load_model(path, compile=False)
+    except (ValueError, OSError) as exc:
+        raise TrainError(f"{path}: cannot read the Keras checkpoint ({exc})") from None
+    return read_tensors(loaded), saved.get("epoch")
+
+
+def _check(path: Path, state: dict[str, Any], saved: Any, spec: Any, current: Any) -> None:
+    from archc.train.compat import check_checkpoint
+
+    try:
+        check_checkpoint(str(path), state.get("spec_digest", "?"), state.get("spec"), saved, spec, current)
+    except TrainError as exc:  # the resume hint of check_checkpoint does not apply here
+        lines = [line for line in str(exc).splitlines() if not line.startswith("resume with")]
+        raise TrainError("\n".join([*lines, "a checkpoint belongs to the run whose spec.yaml trained it"])) from None
+
+
+def archc_keras_model(graph: Any) -> Any:
+    from archc.api import backend_module
+
+    return backend_module("keras").build_model(graph, seed=0)
+
+
+def trained_model(trained: Trained, backend: str = "torch") -> Any:
+    """The spec's model of ``backend`` with the trained weights (eval mode for torch)."""
+    from archc.api import backend_module
+    from archc.transfer import TransferError, load_state
+
+    if backend not in ("torch", "keras", "onnx"):
+        raise TrainError(f"backend {backend!r}: a trained model is built for torch or keras")
+    if backend != "keras":
+        import torch  # noqa: F401  (before TensorFlow, should a Keras checkpoint be read next)
+    model = backend_module(backend).build_model(trained.graph, seed=0)
+    try:
+        load_state(model, trained.state, strict=True)
+    except TransferError as exc:
+        raise TrainError(f"{trained.checkpoint}: the weights do not convert to the {backend} model ({exc})") from None
+    if hasattr(model, "eval"):
+        model.eval()
+    return model
+
+
+def load_run(run_dir: str | Path, backend: str = "torch", checkpoint: str = "best") -> Any:
+    """``archc.load(RUN_DIR)``: the run's spec built for ``backend`` with the checkpoint's weights."""
+    if backend != "keras":
+        import torch  # noqa: F401  (torch before TensorFlow in one process)
+    return trained_model(read_trained(run_dir, checkpoint), backend)
