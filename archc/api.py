@@ -100,6 +100,8 @@ def load(spec: Any, backend: str = "torch", seed: int | None = None,
         if params or overrides or seed is not None:
             raise TrainError(f"{spec} is a trained run: its spec and weights are fixed (no params, overrides, seed)")
         return _apply_passes(load_run(spec, backend, checkpoint), backend, memory_efficient, optimize)
+    if memory_efficient and backend != "torch":  # before building: refused at once
+        raise SpecError(f"memory_efficient=True is not available for the {backend} backend")
     graph = build_graph(spec, overrides=overrides, **params)
     return _apply_passes(lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes)), backend,
                          memory_efficient, optimize)
@@ -113,6 +115,11 @@ def _apply_passes(model: Any, backend: str, memory_efficient: bool, optimize: bo
         option = "memory_efficient" if memory_efficient else "optimize"
         raise SpecError(f"{option}=True is not available for the {backend} backend")
     return passes(model, memory_efficient=memory_efficient, optimize=optimize)
+
+
+def optimize_for_export(model: Any, backend: str) -> Any:
+    """``optimize`` with nothing run-time only (torch: no prepacked oneDNN weights): for .pt2, ONNX and .keras."""
+    return optimize(model) if backend == "keras" else optimize(model, prepack=False)
 
 
 def optimize(model: Any, **options: Any) -> Any:

@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     print(f"{datetime.datetime.now().isoformat(timespec='seconds')}  torch {torch.__version__}  "
           f"{platform.machine()} CPU ({DEFAULT_THREADS} threads by default), batch {args.batch_size}, "
-          f"{args.image_size}x{args.image_size}, float32, {args.repeats} rounds x {args.iterations}, {args.clock} clock")
+          f"{args.image_size}x{args.image_size}, float32, {args.repeats} rounds x {args.iterations}, "
+          f"{args.clock} clock")
     lines = ["| model | threads | variant | img/s | / torchvision |", "|---|---:|---|---:|---:|"]
     for name in args.models.split(","):
         for threads in (int(t) for t in args.threads.split(",")):

@@ -69,10 +69,17 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("device and speed")
     group.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA, then MPS, then CPU)")
     group.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                       help="auto (default): bf16 autocast on CUDA, fp32 elsewhere")
-    group.add_argument("--channels-last", action="store_true", default=None, help="NHWC memory format (torch)")
-    group.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the model (keras: jit_compile)")
+                       help="auto (default): bf16 autocast on CUDA (keras: mixed_bfloat16 on GPUs), fp32 elsewhere")
+    group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                       help="NHWC memory format (torch; default: on for CUDA)")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch.compile the model (default: on for CUDA unless --memory-efficient); keras: XLA "
+                            "jit_compile (default: on GPUs)")
+    group.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch's fused SGD / Adam / AdamW kernels (default: on for CUDA)")
+    group.add_argument("--memory-efficient", action="store_true", default=None,
+                       help="torch: BatchNorm -> ReLU -> conv chains (dense blocks) recompute BN + ReLU in backward "
+                            "instead of keeping them: less memory, same results (docs/optimize.md)")
     group.add_argument("--sync-bn", action="store_true", default=None,
                        help="DDP: BatchNorm statistics over the global batch (SyncBatchNorm)")
     group.add_argument("--threads", type=int, help="torch CPU threads (torch.set_num_threads)")

@@ -44,8 +44,10 @@ class TrainConfig:
     random_crop: int = 0
     hflip: bool = False
     precision: str = "auto"
-    channels_last: bool = False
-    compile: bool = False
+    channels_last: bool | None = None  # None: automatic, on for CUDA (archc/train/torch_fast.py)
+    compile: bool | None = None  # None: automatic (torch: on for CUDA; keras: XLA on GPUs)
+    fused_optimizer: bool | None = None  # None: automatic, on for CUDA
+    memory_efficient: bool = False  # torch: recompute BN + ReLU in backward (backends/torch/memory.py)
     sync_bn: bool = False
     device: str | None = None
     seed: int = 0
@@ -79,6 +81,8 @@ class TrainConfig:
             raise TrainError("--warmup-epochs, --random-crop, --weight-decay and --checkpoint-every must be >= 0")
         if self.schedule == "onecycle" and self.warmup_epochs:
             raise TrainError("--schedule onecycle has its own warm-up (the first 30% of steps); drop --warmup-epochs")
+        if self.memory_efficient and self.backend != "torch":
+            raise TrainError("--memory-efficient is for the torch backend (its dense blocks recompute in backward)")
         if self.warmup_epochs >= self.epochs:
             raise TrainError(f"--warmup-epochs ({self.warmup_epochs}) must be smaller than --epochs ({self.epochs})")
 

@@ -134,7 +134,7 @@ def build_and_compile(prepared: Any) -> Any:
                                                 label_smoothing=cfg.label_smoothing)
     model.compile(optimizer=make_optimizer(cfg, model), loss=loss,
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-                  jit_compile=True if cfg.compile else "auto")
+                  jit_compile="auto" if cfg.compile is None else cfg.compile)  # auto: XLA on GPUs
     model.optimizer.build(model.trainable_variables)
     return model
 

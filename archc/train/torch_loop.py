@@ -67,8 +67,7 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
 
 def _log_setup(log: Callable[[str], None], prepared: Any, trainer: TorchTrainer, env: Environment) -> None:
     cfg, dataset = prepared.cfg, prepared.dataset
-    extras = [p for p, on in (("bf16 autocast", trainer.use_bf16), ("channels-last", cfg.channels_last),
-                              ("torch.compile", cfg.compile)) if on]
+    extras = trainer.speed.describe() + (["memory-efficient"] if cfg.memory_efficient else [])
     if env.distributed:
         extras.append(f"DDP over {env.world_size} processes ({torch.distributed.get_backend()})")
     log(f"training {prepared.info.spec.name} on {describe_device(env.device)}"

@@ -29,6 +29,7 @@ from archc.train.rundir import RunDir
 from archc.train.schedule import Schedule
 from archc.train.torch_data import Preprocess, Source, epoch_batches
 from archc.train.torch_device import Environment, seed_everything
+from archc.train.torch_fast import memory_efficient_model, resolve_speed
 from archc.train.torch_optim import make_criterion, make_optimizer
 
 
@@ -86,8 +87,8 @@ class TorchTrainer:
             raise TrainError(f"the training split has {len(data.dataset.train)} samples, fewer than one batch of "
                              f"{cfg.batch_size}; lower --batch-size")
         self.device = env.device
-        self.use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda"
-                                                    and torch.cuda.is_bf16_supported())
+        self.speed = resolve_speed(cfg, self.device)
+        self.use_bf16 = self.speed.bf16
         self._build()
 
     # ------------------------------------------------------------------------------------------------ building
@@ -99,26 +100,29 @@ class TorchTrainer:
             torch.backends.cudnn.allow_tf32 = True
         seed_everything(cfg.seed)
         model = self.info.build(cfg.seed)
+        if cfg.memory_efficient:
+            model = memory_efficient_model(model)
         if cfg.sync_bn and env.distributed and self.device.type != "cuda":
             raise TrainError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on the CPU)")
         if cfg.sync_bn and env.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
-        if cfg.channels_last:
+        if self.speed.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model  # the plain module: checkpoints and evaluation use it
         train_model: nn.Module = model
         if env.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             train_model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-        self.train_model: Callable[..., torch.Tensor] = torch.compile(train_model) if cfg.compile else train_model
-        self.optimizer = make_optimizer(cfg, model)
+        self.train_model: Callable[..., torch.Tensor] = torch.compile(train_model) if self.speed.compile \
+            else train_model
+        self.optimizer = make_optimizer(cfg, model, fused=self.speed.fused_optimizer)
         self.schedule = Schedule(cfg.schedule, cfg.base_lr, self.steps_per_epoch, cfg.epochs, cfg.warmup_epochs,
                                  cfg.step_size, cfg.gamma)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
         self.criterion = make_criterion(cfg, self.info.outputs_probabilities)
         self.preprocess = Preprocess(self.data.mean, self.data.std, self.data.adaptation, self.device,
-                                     cfg.channels_last)
+                                     self.speed.channels_last)
         workers = cfg.workers if cfg.workers is not None else min(4, os.cpu_count() or 1)
         self.train_source = Source(self.data.dataset.train, self.device, workers)
         self.test_source = Source(self.data.dataset.test, self.device, workers)

@@ -72,7 +72,8 @@ class FusedConv2d(nn.Conv2d):
         if self._use_packed(x) and (other is None or tuple(other.shape) == self._output_shape(x)):
             if self._packed is None:
                 self._packed = torch.ops.mkldnn._reorder_convolution_weight(
-                    self.weight.detach(), list(self.padding), list(self.stride), list(self.dilation), self.groups)
+                    self.weight.detach(), list(self.padding), list(self.stride), list(self.dilation), self.groups,
+                    list(x.shape))  # oneDNN picks the weight layout for the first input's size
             args = (self._packed, self.bias, list(self.padding), list(self.stride), list(self.dilation), self.groups)
             if other is None:
                 return torch.ops.mkldnn._convolution_pointwise(x, *args, "relu" if self.relu else "none", [], "")

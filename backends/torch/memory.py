@@ -9,8 +9,8 @@ element-wise work — instead of storing them (Pleiss et al. 2017, "Memory-Effic
 Unlike ``torch.utils.checkpoint`` (torchvision's ``memory_efficient=True``) it never recomputes the convolution.
 
 The recomputation does the same arithmetic as torch's BatchNorm kernel, so on the CPU the ReLU mask and the
-gradients are those of the default model. The pass rewrites the GraphModule's graph only: modules, names and the state_dict are
-unchanged, and in eval mode (or without grad) the chain runs the modules themselves.
+gradients are those of the default model. The pass rewrites the GraphModule's graph only: modules, names and the
+state_dict are unchanged, and in eval mode (or without grad) the chain runs the modules themselves.
 """
 
 from __future__ import annotations
