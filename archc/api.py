@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import archc.connections  # noqa: F401  (registers the built-in connections: the spec layer does not import them)
 from archc.errors import SpecError
 from archc.ir.graph import Graph
 from archc.passes.cost import Summary, summarize_graph
@@ -13,10 +14,11 @@ from archc.spec.parse import Spec, parse
 
 
 def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str, Any] | None = None,
-                **params: Any) -> Graph:
+                allow_paths: list[Any] | None = None, **params: Any) -> Graph:
     """Expand a spec (anything ``parse`` accepts) into the graph IR, with shapes and costs inferred.
 
     ``overrides`` (``["key=value", ...]`` as from ``--set``, or a dict) and keyword arguments set ``params``.
+    ``allow_paths``: folders outside the spec's own that its ``extends:`` may read.
     Raises SpecError listing every problem: those of the top level and, where the rest of the spec can still be
     read, those of the network too. With ``strict=False`` a spec with errors still gives the graph of its valid
     part; the problems are in ``graph.diagnostics`` and failing nodes carry an ``error`` message.
@@ -25,7 +27,7 @@ def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str,
 
     if not isinstance(spec, Spec) or params or overrides:
         try:
-            spec = parse(spec, overrides, **params)
+            spec = parse(spec, overrides, allow_paths, **params)
         except SpecError as exc:
             partial = getattr(exc, "partial", None)
             if partial is None:
@@ -39,13 +41,15 @@ def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str,
 
 
 def summarize(spec: Any, batch_size: int = 1, depth: int = 0,
-              overrides: list[str] | dict[str, Any] | None = None, **params: Any) -> Summary:
+              overrides: list[str] | dict[str, Any] | None = None, allow_paths: list[Any] | None = None,
+              **params: Any) -> Summary:
     """Per-node output shape, parameters and MACs, and exact totals, for a spec or a built Graph.
 
     ``depth`` groups rows by the first N levels of their names. A spec parameter whose name clashes with an option
     of this function (``depth``, ``batch_size``) is set through ``overrides={"depth": 56}``.
     """
-    graph = spec if isinstance(spec, Graph) else build_graph(spec, overrides=overrides, **params)
+    graph = spec if isinstance(spec, Graph) else build_graph(spec, overrides=overrides, allow_paths=allow_paths,
+                                                             **params)
     return summarize_graph(graph, batch_size=batch_size, depth=depth)
 
 
@@ -76,13 +80,14 @@ def lower(graph: Graph, backend: str = "torch", seed: int | None = None, limits:
 
 def load(spec: Any, backend: str = "torch", seed: int | None = None,
          overrides: list[str] | dict[str, Any] | None = None, max_params: int | None = None,
-         max_activation_bytes: int | None = None, checkpoint: str = "best", memory_efficient: bool = False,
-         optimize: bool = False, **params: Any) -> Any:
+         max_activation_bytes: int | None = None, checkpoint: str = "best", allow_paths: list[Any] | None = None,
+         memory_efficient: bool = False, optimize: bool = False, **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
 
     ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
     (a parameter named like an option of this function — ``backend``, ``seed`` — goes in ``overrides={...}``).
-    ``max_params`` / ``max_activation_bytes`` raise the limits checked before lowering (docs/limits.md).
+    ``max_params`` / ``max_activation_bytes`` raise the limits checked before lowering (docs/limits.md);
+    ``allow_paths`` lists folders outside the spec's own that its ``extends:`` may read.
     ``memory_efficient=True`` (torch): BatchNorm -> ReLU -> conv chains recompute their normalisation in backward
     instead of keeping it (docs/optimize.md). ``optimize=True``: an eval-only inference model, see ``optimize``.
     Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
@@ -102,7 +107,7 @@ def load(spec: Any, backend: str = "torch", seed: int | None = None,
         return _apply_passes(load_run(spec, backend, checkpoint), backend, memory_efficient, optimize)
     if memory_efficient and backend != "torch":  # before building: refused at once
         raise SpecError(f"memory_efficient=True is not available for the {backend} backend")
-    graph = build_graph(spec, overrides=overrides, **params)
+    graph = build_graph(spec, overrides=overrides, allow_paths=allow_paths, **params)
     return _apply_passes(lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes)), backend,
                          memory_efficient, optimize)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from archc.errors import SpecError
+from archc.spec.resolve import allowed_paths
 
 EPILOG = """examples:
   archc validate specs/resnet50.yaml
@@ -30,6 +31,12 @@ def _add_spec(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="a spec file, or the name of a zoo spec (see `archc list`)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a parameter (repeatable); VALUE is read as YAML: --set layers=[2,2,2,2]")
+    _add_allow_path(parser)
+
+
+def _add_allow_path(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-path", dest="allow_paths", action="append", default=[], metavar="DIR",
+                        help="let extends: read specs below DIR too; by default only the spec's folder and the zoo")
 
 
 def _count(text: str) -> int:
@@ -59,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Compile YAML network specs to PyTorch and Keras models.",
                                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"archc {_version()}")
+    parser.add_argument("--allow-path", dest="allow_paths_global", action="append", default=[], metavar="DIR",
+                        help="let extends: read specs below DIR too (repeatable; also after the command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
@@ -103,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Further subcommands live in their own modules under archc/commands/; each defines ``register(subparsers)``
 #: which adds its parser and sets ``func`` (a function of the parsed args returning the exit status).
-COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "train", "weights"]
+COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "sweep", "train", "weights"]
 
 
 def _command_modules() -> list[Any]:
@@ -279,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         func = getattr(args, "func", None) or COMMANDS[args.command]
-        return func(args) or 0
+        with allowed_paths([*args.allow_paths_global, *getattr(args, "allow_paths", [])]):
+            return func(args) or 0
     except SpecError as exc:
         print(exc.format(), file=sys.stderr)
         count = len(exc.diagnostics)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from archc.errors import Diagnostic, Position, SpecError, did_you_mean
 from archc.spec.loader import LMap, display_path, load_file, load_text
 from archc.spec.model import FORMAT_VERSION, SpecModel
-from archc.spec.resolve import apply_overrides, parse_override, resolve_extends
+from archc.spec.resolve import allowed_paths, apply_overrides, parse_override, resolve_extends
 from archc.spec.validation import diagnostics_from_validation
 
 
@@ -108,18 +108,21 @@ def read_source(source: Any) -> tuple[Any, str | None]:
                                hint=did_you_mean(source, zoo_names()) or "run `archc list` for the zoo"))
 
 
-def parse(source: Any, overrides: dict[str, Any] | list[str] | None = None, **params: Any) -> Spec:
+def parse(source: Any, overrides: dict[str, Any] | list[str] | None = None,
+          allow_paths: list[str | Path] | None = None, **params: Any) -> Spec:
     """Read, resolve (``extends``, overrides) and validate a spec's top level.
 
     ``source``: a path, a zoo name (``"resnet50"``), YAML text, a dict, or a Spec. ``overrides`` / ``params`` set
-    entries of ``params`` (a list of ``"key=value"`` strings is accepted, as from ``--set``).
+    entries of ``params`` (a list of ``"key=value"`` strings is accepted, as from ``--set``). ``extends:`` reads
+    zoo specs and files below the spec's folder, and below the folders of ``allow_paths``.
     Raises SpecError with every problem found.
     """
     tree, file = read_source(source)
     if not isinstance(tree, dict):
         raise SpecError(Diagnostic("a spec is a YAML mapping with archc:, name:, input: and network:",
                                    Position(file or "<string>", 1, 1)))
-    tree = resolve_extends(tree, file)
+    with allowed_paths(allow_paths):
+        tree = resolve_extends(tree, file)
     merged: dict[str, Any] = {}
     if isinstance(overrides, list):
         merged.update(parse_override(text) for text in overrides)

@@ -1,5 +1,8 @@
 """``extends`` (zoo name or relative path), merge rules, and ``--set`` parameter overrides.
 
+A spec is untrusted input: ``extends:`` reads only zoo specs and ``.yaml`` / ``.yml`` files below the top-level spec's
+folder (paths relative to the extending file), plus folders the user allows (``--allow-path``, ``allow_paths=``).
+
 Merge rules: mappings merge key by key (recursively), anything else — lists included — is replaced by the child's
 value, and a ``null`` in the child deletes the key. Positions follow the value that wins, so an error in an
 inherited line points into the base file.
@@ -7,6 +10,10 @@ inherited line points into the base file.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -40,46 +47,110 @@ def merge(base: Any, child: Any) -> Any:
     return out
 
 
-def _locate_base(reference: str, spec_file: str | None, position: Position | None) -> Path:
-    from archc.zoo import zoo_names, zoo_path
+#: folders besides the top-level spec's own (and the zoo) that ``extends:`` may read; set with allowed_paths()
+_ALLOWED: ContextVar[tuple[Path, ...]] = ContextVar("archc_allowed_paths", default=())
+ALLOW_HINT = "allow a folder with --allow-path DIR (archc.load(..., allow_paths=[DIR]))"
 
-    if spec_file and not spec_file.startswith("<"):
-        candidate = (Path(spec_file).parent / reference)
-        if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-            return candidate.resolve()
-    if reference.endswith((".yaml", ".yml")) or "/" in reference:
+
+@contextmanager
+def allowed_paths(paths: Iterable[str | Path] | None) -> Iterator[None]:
+    """Let ``extends:`` read files below ``paths`` too, while the block runs (the CLI's --allow-path)."""
+    token = _ALLOWED.set((*_ALLOWED.get(), *(Path(p).resolve() for p in paths or ())))
+    try:
+        yield
+    finally:
+        _ALLOWED.reset(token)
+
+
+def _is_file_name(spec_file: str | None) -> bool:
+    return bool(spec_file) and not str(spec_file).startswith("<")
+
+
+def _inside(path: Path, folders: Iterable[Path]) -> bool:
+    return any(path == folder or path.is_relative_to(folder) for folder in folders)
+
+
+def _locate_base(reference: str, spec_file: str | None, position: Position | None, root: Path) -> Path:
+    """The file ``extends: reference`` names: a zoo spec, or a .yaml / .yml file relative to the extending file
+    that stays inside the top-level spec's folder ``root``, the zoo or a folder the user allowed."""
+    from archc.zoo import zoo_dir, zoo_names, zoo_path
+
+    def refuse(message: str, hint: str | None = None) -> SpecError:
+        return SpecError(Diagnostic(message, position, "extends", hint))
+
+    if "/" not in reference and "\\" not in reference and not Path(reference).suffix:
+        path = zoo_path(reference)
+        if path is None:
+            raise refuse(f"unknown zoo spec '{reference}'",
+                         did_you_mean(reference, zoo_names()) or "run `archc list` for the zoo")
+        return path.resolve()
+    if not reference.endswith((".yaml", ".yml")):
+        raise refuse(f"extends takes a zoo name or a .yaml / .yml file, got '{reference}'")
+    if Path(reference).is_absolute():
         candidate = Path(reference)
-        if candidate.is_file():
-            return candidate.resolve()
-        raise SpecError(Diagnostic(f"no such file '{reference}'", position, "extends",
-                                   "paths are relative to the spec that extends them"))
-    path = zoo_path(reference)
-    if path is None:
-        raise SpecError(Diagnostic(f"unknown zoo spec '{reference}'", position, "extends",
-                                   did_you_mean(reference, zoo_names()) or "run `archc list` for the zoo"))
-    return path
+        if not _inside(candidate.resolve(), _ALLOWED.get()):
+            raise refuse(f"extends takes a path relative to the spec, not the absolute path '{reference}'",
+                         ALLOW_HINT)
+    else:
+        folder = Path(spec_file).parent if _is_file_name(spec_file) else Path.cwd()
+        candidate = folder / reference
+    resolved = candidate.resolve()
+    if not _inside(resolved, (root, zoo_dir().resolve(), *_ALLOWED.get())):
+        raise refuse(f"'{reference}' lies outside the folder of the spec ({display_path(root)})", ALLOW_HINT)
+    if not _is_regular_file(resolved):
+        raise refuse(f"no such file '{reference}'", "paths are relative to the spec that extends them")
+    return resolved
 
 
-def resolve_extends(tree: Any, spec_file: str | None, chain: tuple[str, ...] = ()) -> Any:
-    """Apply ``extends`` recursively; cycles and chains deeper than MAX_EXTENDS_DEPTH are located errors."""
+def _is_regular_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _load_base(base_path: Path, reference: str, position: Position | None) -> Any:
+    """Read a base spec. Until it shows itself an archc spec (a mapping with archc:), none of its text is quoted:
+    ``extends: ~/.ssh/config.yml`` must not print the file."""
+    try:
+        base = load_file(display_path(base_path))
+    except SpecError as exc:
+        for diagnostic in exc.diagnostics:
+            if diagnostic.position is not None:
+                diagnostic.position = dataclasses.replace(diagnostic.position, line_text="")
+            diagnostic.notes = []
+        raise SpecError([Diagnostic(f"cannot read the spec '{reference}' extends", position, "extends"),
+                         *exc.diagnostics]) from None
+    if not isinstance(base, dict) or "archc" not in base:
+        raise SpecError(Diagnostic(f"'{reference}' is not an archc spec (no archc: key at its top)", position,
+                                   "extends"))
+    return base
+
+
+def resolve_extends(tree: Any, spec_file: str | None, chain: tuple[str, ...] = (), root: Path | None = None) -> Any:
+    """Apply ``extends`` recursively; cycles and chains deeper than MAX_EXTENDS_DEPTH are located errors.
+
+    ``root``: the folder of the top-level spec (the working directory for a spec given as text), which bases may
+    not leave unless allowed (see :func:`allowed_paths`).
+    """
     if not isinstance(tree, dict) or "extends" not in tree:
         return tree
+    if root is None:
+        root = Path(spec_file).resolve().parent if _is_file_name(spec_file) else Path.cwd().resolve()
     reference = tree["extends"]
     position = tree.where("extends") if isinstance(tree, LMap) else None
     if not isinstance(reference, str):
         raise SpecError(Diagnostic("extends must be a zoo name or a relative path", position, "extends"))
     if len(chain) >= MAX_EXTENDS_DEPTH:
         raise SpecError(Diagnostic(f"the chain of extends is deeper than {MAX_EXTENDS_DEPTH}", position, "extends"))
-    base_path = _locate_base(reference, spec_file, position)
+    base_path = _locate_base(reference, spec_file, position, root)
     key = str(base_path)
-    if key in chain or (spec_file and str(Path(spec_file).resolve()) == key):
+    if key in chain or (_is_file_name(spec_file) and str(Path(spec_file).resolve()) == key):
         cycle = " -> ".join([*(Path(c).name for c in chain), Path(spec_file or "?").name, base_path.name])
         raise SpecError(Diagnostic(f"the chain of extends loops: {cycle}", position, "extends"))
-    base = load_file(display_path(base_path))
-    if not isinstance(base, dict):
-        raise SpecError(Diagnostic("the extended spec is not a mapping", position, "extends"))
-    base = resolve_extends(base, str(base_path), (*chain, str(Path(spec_file).resolve()) if spec_file and not
-                                                  spec_file.startswith("<") else "<string>"))
+    base = _load_base(base_path, reference, position)
+    here = str(Path(spec_file).resolve()) if _is_file_name(spec_file) else "<string>"
+    base = resolve_extends(base, str(base_path), (*chain, here), root)
     child = LMap(pos=getattr(tree, "pos", None))
     for k, v in tree.items():
         if k != "extends":

@@ -67,9 +67,61 @@ def test_extends_relative_path(tmp_path):
         name: wide
         params: {width: 16}
         """)
-    graph = archc.build_graph(child)
+    with pytest.raises(SpecError, match="lies outside the folder of the spec"):
+        archc.build_graph(child)  # a spec is untrusted: it reads below its own folder only, unless allowed
+    graph = archc.build_graph(child, allow_paths=[tmp_path / "nets"])
     assert graph.graph["name"] == "wide"
     assert graph.nodes["stem.conv"]["shape"] == (16, 8, 8)
+    write(tmp_path, "nets/variants/sub/deep.yaml", "archc: 1\nextends: ../wide.yaml\nname: deep\n")
+    top = write(tmp_path, "nets/variants/top.yaml", "archc: 1\nextends: sub/deep.yaml\nname: top\n")
+    with pytest.raises(SpecError, match="'../base.yaml' lies outside"):  # the top-level spec's folder bounds all
+        archc.build_graph(top)
+    assert archc.build_graph(top, allow_paths=[tmp_path / "nets"]).graph["name"] == "top"
+
+
+SECRET = "password: hunter2\napi_key: 0123456789\n"
+
+
+@pytest.mark.parametrize(("reference", "message"), [
+    ("{secret}", "not the absolute path"),
+    ("../outside/secret.yml", "lies outside the folder of the spec"),
+    ("link.yaml", "lies outside the folder of the spec"),  # a symbolic link out of the folder
+    ("notes.txt", "extends takes a zoo name or a .yaml / .yml file"),
+    ("inside.yml", "is not an archc spec (no archc: key at its top)"),
+    ("broken.yaml", "cannot read the spec 'broken.yaml' extends"),
+])
+def test_extends_is_confined_and_never_quotes_a_foreign_file(tmp_path, capsys, reference, message):
+    from archc.cli import main
+
+    secret = write(tmp_path, "outside/secret.yml", SECRET)
+    spec_dir = tmp_path / "spec"
+    write(spec_dir, "inside.yml", SECRET)
+    write(spec_dir, "broken.yaml", "password: [hunter2\n")
+    write(spec_dir, "notes.txt", SECRET)
+    (spec_dir / "link.yaml").symlink_to(secret)
+    child = write(spec_dir, "child.yaml", f"archc: 1\nextends: {reference.format(secret=secret)}\nname: x\n")
+    assert main(["validate", str(child)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert "hunter2" not in err and "0123456789" not in err
+
+
+def test_allow_path_opens_a_folder_on_the_command_line(tmp_path, capsys):
+    from archc.cli import main
+
+    write(tmp_path, "shared/base.yaml", BASE)
+    child = write(tmp_path, "mine/child.yaml", "archc: 1\nextends: ../shared/base.yaml\nname: child\n")
+    assert main(["validate", str(child)]) == 2
+    assert "--allow-path DIR" in capsys.readouterr().err
+    assert main(["validate", str(child), "--allow-path", str(tmp_path / "shared")]) == 0
+    assert main(["--allow-path", str(tmp_path / "shared"), "summary", str(child)]) == 0
+    absolute = write(tmp_path, "mine/abs.yaml", f"archc: 1\nextends: {tmp_path / 'shared/base.yaml'}\nname: a\n")
+    assert main(["validate", str(absolute), "--allow-path", str(tmp_path / "shared")]) == 0
+
+
+def test_zoo_specs_are_always_readable(tmp_path):
+    child = write(tmp_path, "child.yaml", "archc: 1\nextends: se_resnet50\nname: mine\n")  # which extends resnet50
+    assert archc.build_graph(child).graph["name"] == "mine"
 
 
 def test_extends_chain_and_null_deletes(tmp_path):
