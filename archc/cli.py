@@ -13,6 +13,7 @@ from typing import Any
 
 from archc.errors import SpecError
 from archc.spec.resolve import allowed_paths
+from archc.train.errors import TrainError
 
 EPILOG = """examples:
   archc validate specs/resnet50.yaml
@@ -288,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{count} error{'s' if count != 1 else ''}", file=sys.stderr)
         return 2
     except UsageError as exc:
+        print(f"archc: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainError as exc:  # a training setup that cannot work (every command that reads runs raises it)
         print(f"archc: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a read-only folder, a full disk, a file where a folder should be: one line, no trace
