@@ -66,6 +66,11 @@ class Registry(Generic[T]):
 
         return decorate
 
+    def set_loader(self, loader: Callable[[], None]) -> None:
+        """Install the loader later than construction: the package that owns the entries does, one layer up."""
+        self._loader = loader
+        self._loaded = False
+
     # -- reading -------------------------------------------------------------------------------------------------
 
     def load(self) -> None:
@@ -82,6 +87,8 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             raise self.unknown(name) from None
+
+    __getitem__ = get
 
     def unknown(self, name: str) -> UnknownName:
         """The error for an unregistered ``name`` (for callers that report it in their own form)."""

@@ -2,7 +2,8 @@
 
 The exchange format is the torch ``state_dict`` layout, keyed ``<node>.<tensor>``: the checkpoint contract of
 docs/architecture.md. A Keras layer named ``<node>`` maps onto it with a fixed table (conv kernels HWIO <-> OIHW,
-dense kernels transposed, BatchNorm gamma/beta/moving statistics <-> weight/bias/running_mean/running_var).
+dense kernels transposed, BatchNorm gamma/beta/moving statistics <-> weight/bias/running_mean/running_var), which
+follows from the tensors each op declares (``archc/ops/*.py``: torch name, Keras name, layout role).
 This module imports neither torch nor keras at import time: it recognises models by their class hierarchy and
 imports numpy / torch only when it moves tensors.
 """
@@ -13,22 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from archc.ir.graph import Graph
+from archc.ops.registry import OPS, ROLES, TensorDecl
 
-#: Keras layer class -> (Keras attribute, torch tensor suffix, layout) for every tensor the layer holds
-KERAS_TENSORS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
-    "Conv2D": (("kernel", "weight", "conv"), ("bias", "bias", None)),
-    "Dense": (("kernel", "weight", "linear"), ("bias", "bias", None)),
-    "BatchNormalization": (("gamma", "weight", None), ("beta", "bias", None), ("moving_mean", "running_mean", None),
-                           ("moving_variance", "running_var", None)),
-}
-#: axis permutations, torch layout -> Keras layout (conv OIHW -> HWIO, linear (out, in) -> (in, out)) and back
-TO_KERAS = {"conv": (2, 3, 1, 0), "linear": (1, 0)}
-TO_TORCH = {"conv": (3, 2, 0, 1), "linear": (1, 0)}
 #: Keras' torch backend keeps layer weights in a torch ParameterDict, whose keys cannot hold ".": there, and only there,
 #: Keras layer names spell the node's dots as ">" (which no node name contains and every Keras backend accepts)
 TORCH_BACKEND_SEPARATOR = ">"
-#: torch tensors with no Keras counterpart: not transferred, left as they are in a torch destination
-TORCH_ONLY_SUFFIXES = (".num_batches_tracked",)
 
 
 class TransferError(ValueError):
@@ -83,22 +73,34 @@ def expected_tensors(graph: Graph) -> dict[str, tuple[int, ...]]:
     """Torch-layout shape of every tensor the graph's torch model holds (``num_batches_tracked`` included)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for name, data in graph.op_nodes():
-        attrs, op = data["attrs"], data["op"]
-        source = graph.nodes[data["inputs"][0]]["shape"] if data["inputs"] else None
-        if op == "conv":
-            shapes[f"{name}.weight"] = (attrs.out, source[0] // attrs.groups, *attrs.kernel_hw)
-        elif op == "linear":
-            shapes[f"{name}.weight"] = (attrs.out, source[0])
-        elif op == "bn":
-            for suffix in ("weight", "bias", "running_mean", "running_var"):
-                shapes[f"{name}.{suffix}"] = (source[0],)
-            shapes[f"{name}.num_batches_tracked"] = ()
-            continue
-        else:
-            continue
-        if attrs.bias:
-            shapes[f"{name}.bias"] = (attrs.out,)
+        inputs = [graph.nodes[source]["shape"] for source in data["inputs"]]
+        for tensor in data["attrs"].declared_tensors(inputs):
+            shapes[f"{name}.{tensor.name}"] = tensor.shape
     return shapes
+
+
+def torch_only_suffixes() -> tuple[str, ...]:
+    """``.name`` of every declared tensor with no Keras counterpart: not transferred, left as it is in torch."""
+    return tuple(sorted({f".{decl.name}" for _, op in OPS.items() for decl in op.tensors if decl.keras is None}))
+
+
+def keras_table() -> dict[tuple[str, str], TensorDecl]:
+    """(Keras layer class, variable name) -> the declaration it holds, over every registered op.
+
+    A Keras model carries no op names, only layer classes and variable names; the ops' declarations (``keras:
+    "Conv2D.kernel"``) say what each variable is and how its axes map to torch's.
+    """
+    table: dict[tuple[str, str], TensorDecl] = {}
+    for op_name, op in OPS.items():
+        for decl in op.tensors:
+            if decl.keras is None:
+                continue
+            layer, variable = decl.keras.split(".")
+            other = table.setdefault((layer, variable), decl)
+            if (other.name, other.role) != (decl.name, decl.role):
+                raise ValueError(f"op '{op_name}' declares {decl.keras} as {decl.name} ({decl.role}); another op "
+                                 f"declares it as {other.name} ({other.role})")
+    return table
 
 
 # ---- Keras --------------------------------------------------------------------------------------------------------
@@ -112,27 +114,27 @@ def node_name(layer_name: str) -> str:
     return layer_name.replace(TORCH_BACKEND_SEPARATOR, ".")
 
 
-def _keras_kind(layer: Any) -> str | None:
-    for cls in type(layer).__mro__:
-        if cls.__name__ in KERAS_TENSORS:
-            return cls.__name__
-    return None
+def _variable_name(variable: Any) -> str:
+    return str(getattr(variable, "path", None) or variable.name).rsplit("/", 1)[-1]
 
 
-def _keras_tensors(model: Any) -> dict[str, tuple[Any, str | None]]:
-    """torch key -> (Keras variable, layout) for every weight of a Keras model."""
-    out: dict[str, tuple[Any, str | None]] = {}
+def _keras_tensors(model: Any) -> dict[str, tuple[Any, tuple[int, ...] | None]]:
+    """torch key -> (Keras variable, axis permutation to torch) for every weight of a Keras model."""
+    table = keras_table()
+    out: dict[str, tuple[Any, tuple[int, ...] | None]] = {}
     for layer in model.layers:
-        if not layer.weights:
-            continue
-        kind = _keras_kind(layer)
-        if kind is None:
-            raise TransferError(f"layer '{layer.name}' ({type(layer).__name__}) holds weights that archc cannot map; "
-                                f"mappable layers: {', '.join(KERAS_TENSORS)}")
-        for attribute, suffix, layout in KERAS_TENSORS[kind]:
-            variable = getattr(layer, attribute, None)
-            if variable is not None:
-                out[f"{node_name(layer.name)}.{suffix}"] = (variable, layout)
+        found = []
+        classes = [cls.__name__ for cls in type(layer).__mro__]
+        for variable in layer.weights:
+            name = _variable_name(variable)
+            decl = next((table[(cls, name)] for cls in classes if (cls, name) in table), None)
+            if decl is None:
+                mappable = sorted({cls for cls, _ in table})
+                raise TransferError(f"layer '{layer.name}' ({type(layer).__name__}) holds weights that archc cannot "
+                                    f"map ('{name}'); mappable layers: {', '.join(mappable)}")
+            found.append((decl, variable))
+        for decl, variable in found:
+            out[f"{node_name(layer.name)}.{decl.name}"] = (variable, ROLES[decl.role].to_torch)
     return out
 
 
@@ -140,9 +142,9 @@ def _read_keras(model: Any) -> dict[str, Any]:
     import numpy as np
 
     state = {}
-    for key, (variable, layout) in _keras_tensors(model).items():
+    for key, (variable, to_torch) in _keras_tensors(model).items():
         value = np.asarray(variable.numpy())
-        state[key] = value.transpose(TO_TORCH[layout]) if layout else value
+        state[key] = value.transpose(to_torch) if to_torch else value
     return state
 
 
@@ -150,17 +152,17 @@ def _load_keras(model: Any, state: Mapping[str, Any], strict: bool) -> None:
     import numpy as np
 
     targets = _keras_tensors(model)
-    shapes = {key: _torch_shape(tuple(variable.shape), layout) for key, (variable, layout) in targets.items()}
+    shapes = {key: _torch_shape(tuple(variable.shape), to_torch) for key, (variable, to_torch) in targets.items()}
     check_state(state, shapes, strict)
-    for key, (variable, layout) in targets.items():
+    for key, (variable, to_torch) in targets.items():
         if key in state:
             value = _to_numpy(state[key])
-            value = value.transpose(TO_KERAS[layout]) if layout else value
+            value = value.transpose(np.argsort(to_torch)) if to_torch else value
             variable.assign(np.ascontiguousarray(value, dtype=variable.dtype))
 
 
-def _torch_shape(keras_shape: tuple[int, ...], layout: str | None) -> tuple[int, ...]:
-    return tuple(keras_shape[axis] for axis in TO_TORCH[layout]) if layout else keras_shape
+def _torch_shape(keras_shape: tuple[int, ...], to_torch: tuple[int, ...] | None) -> tuple[int, ...]:
+    return tuple(keras_shape[axis] for axis in to_torch) if to_torch else keras_shape
 
 
 # ---- torch --------------------------------------------------------------------------------------------------------
@@ -168,7 +170,7 @@ def _load_torch(module: Any, state: Mapping[str, Any], strict: bool) -> None:
     import torch
 
     current = module.state_dict()
-    shapes = {key: tuple(value.shape) for key, value in current.items() if not key.endswith(TORCH_ONLY_SUFFIXES)}
+    shapes = {key: tuple(value.shape) for key, value in current.items() if not key.endswith(torch_only_suffixes())}
     check_state(state, shapes, strict)
     new_state = dict(current)
     for key, value in state.items():
@@ -196,7 +198,7 @@ def check_state(state: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]],
         problems.append(f"{len(mismatched)} with different shapes (torch layout): " + "; ".join(mismatched))
     if strict:
         missing = [key for key in shapes if key not in state]
-        unexpected = [key for key in state if key not in shapes and not key.endswith(TORCH_ONLY_SUFFIXES)]
+        unexpected = [key for key in state if key not in shapes and not key.endswith(torch_only_suffixes())]
         if missing:
             problems.append(f"{len(missing)} missing in the source: {', '.join(missing)}")
         if unexpected:

@@ -175,10 +175,10 @@ def _write_torch(graph: Any, state: dict[str, Any], path: Path) -> None:
     import numpy as np
     import torch
 
-    from archc.transfer import TORCH_ONLY_SUFFIXES, check_state, expected_tensors
+    from archc.transfer import check_state, expected_tensors, torch_only_suffixes
 
     shapes = expected_tensors(graph)
-    check_state(state, {key: shape for key, shape in shapes.items() if not key.endswith(TORCH_ONLY_SUFFIXES)}, True)
+    check_state(state, {key: shape for key, shape in shapes.items() if not key.endswith(torch_only_suffixes())}, True)
     out = {}
     for key in shapes:
         if key in state:

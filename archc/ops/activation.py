@@ -6,46 +6,57 @@ from typing import Literal
 
 from pydantic import Field
 
-from archc.ops.registry import OpSpec, register_op
+from archc.ops.registry import Number, OpSpec, register_op
+
+#: what every element-wise activation is; the in-place ones add "in-place safe"
+POINTWISE = frozenset({"activation", "elementwise", "keeps dtype"})
 
 
 @register_op("relu")
 class ReLU(OpSpec):
     summary = "max(x, 0)"
+    traits = POINTWISE | {"in-place safe", "nonnegative"}
 
 
 @register_op("relu6")
 class ReLU6(OpSpec):
     summary = "min(max(x, 0), 6)"
+    traits = POINTWISE | {"in-place safe", "nonnegative"}
 
 
 @register_op("leaky_relu")
 class LeakyReLU(OpSpec):
     summary = "x if x > 0 else negative_slope * x"
-    negative_slope: float = Field(0.01, ge=0)
+    traits = POINTWISE | {"in-place safe"}
+    negative_slope: Number = Field(0.01, ge=0)
 
 
 @register_op("gelu")
 class GELU(OpSpec):
     summary = "Gaussian error linear unit"
+    traits = POINTWISE
     approximate: Literal["none", "tanh"] = "none"
 
 
 @register_op("silu")
 class SiLU(OpSpec):
     summary = "x * sigmoid(x)"
+    traits = POINTWISE | {"in-place safe"}
 
 
 @register_op("sigmoid")
 class Sigmoid(OpSpec):
     summary = "1 / (1 + exp(-x))"
+    traits = POINTWISE | {"nonnegative"}
 
 
 @register_op("tanh")
 class Tanh(OpSpec):
     summary = "hyperbolic tangent"
+    traits = POINTWISE
 
 
 @register_op("softmax")
 class Softmax(OpSpec):
     summary = "softmax over the channel / feature axis"
+    traits = {"activation", "nonnegative"}  # not element-wise; CUDA autocast runs it in float32

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import NonNegativeInt, PositiveInt, model_validator
+from pydantic import model_validator
 
-from archc.ops.registry import OpSpec, Shape, ShapeError, expect_rank, pair, register_op
+from archc.ops.registry import (
+    NonNegativeCount,
+    Number,
+    OpSpec,
+    PositiveCount,
+    Shape,
+    ShapeError,
+    TensorDecl,
+    expect_rank,
+    pair,
+    register_op,
+)
 
 #: Weight initialisation schemes; defaults reproduce the reference implementations (documented in docs/spec-format.md).
 WeightInit = Literal[
@@ -18,9 +29,19 @@ WeightInit = Literal[
     "xavier_normal",
     "zeros",
 ]
-BiasInit = Literal["torch_default", "zeros"] | float
-IntPair = PositiveInt | tuple[PositiveInt, PositiveInt]
-NonNegPair = NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
+BiasInit = Literal["torch_default", "zeros"] | Number
+IntPair = PositiveCount | tuple[PositiveCount, PositiveCount]
+NonNegPair = NonNegativeCount | tuple[NonNegativeCount, NonNegativeCount]
+
+
+def _bias(attrs) -> bool:
+    return attrs.bias
+
+
+def bias(keras_layer: str) -> TensorDecl:
+    """A conv / linear bias: one value per output channel, torch's default U(+-1/sqrt(fan_in)) unless the spec says."""
+    return TensorDecl("bias", "bias", lambda attrs, inputs: (attrs.out,), keras=f"{keras_layer}.bias", present=_bias,
+                      init=lambda attrs: attrs.bias_init)
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -32,12 +53,15 @@ class Conv(OpSpec):
     """2-D convolution. ``padding`` defaults to ``dilation * (kernel - 1) // 2`` ("same" for odd kernels)."""
 
     summary = "2-D convolution over [C, H, W]"
-    out: PositiveInt
+    traits = {"weighted", "fresh output", "reduced precision"}
+    tensors = (TensorDecl("weight", "conv kernel", lambda a, x: (a.out, x[0][0] // a.groups, *a.kernel_hw),
+                          keras="Conv2D.kernel", init=lambda attrs: attrs.init), bias("Conv2D"))
+    out: PositiveCount
     kernel: IntPair
     stride: IntPair = 1
     padding: NonNegPair | Literal["same"] | None = None
     dilation: IntPair = 1
-    groups: PositiveInt = 1
+    groups: PositiveCount = 1
     bias: bool = True
     init: WeightInit = "torch_default"
     bias_init: BiasInit = "torch_default"
@@ -84,10 +108,6 @@ class Conv(OpSpec):
             dims.append(out)
         return (self.out, *dims)
 
-    def count_params(self, inputs: list[Shape], output: Shape) -> int:
-        kh, kw = self.kernel_hw
-        return self.out * (inputs[0][0] // self.groups) * kh * kw + (self.out if self.bias else 0)
-
     def count_macs(self, inputs: list[Shape], output: Shape) -> int:
         kh, kw = self.kernel_hw
         return output[0] * output[1] * output[2] * (inputs[0][0] // self.groups) * kh * kw
@@ -98,7 +118,10 @@ class Linear(OpSpec):
     """Fully connected layer over [features]."""
 
     summary = "fully connected layer over [features]"
-    out: PositiveInt
+    traits = {"weighted", "fresh output", "reduced precision"}
+    tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, x[0][0]), keras="Dense.kernel",
+                          init=lambda attrs: attrs.init), bias("Dense"))
+    out: PositiveCount
     bias: bool = True
     init: WeightInit = "torch_default"
     bias_init: BiasInit = "torch_default"
@@ -107,10 +130,5 @@ class Linear(OpSpec):
         expect_rank(inputs[0], (1,), "linear")
         return (self.out,)
 
-    def count_params(self, inputs: list[Shape], output: Shape) -> int:
-        return inputs[0][0] * self.out + (self.out if self.bias else 0)
-
     def count_macs(self, inputs: list[Shape], output: Shape) -> int:
         return inputs[0][0] * self.out
-
-

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import PositiveInt
-
 from archc.ops.conv import IntPair
-from archc.ops.registry import OpSpec, Shape, ShapeError, expect_rank, numel, pair, register_op
+from archc.ops.registry import OpSpec, PositiveCount, Shape, ShapeError, expect_rank, numel, pair, register_op
+
+#: an element-wise merge: a new tensor, of the widest input dtype under autocast
+MERGE = frozenset({"merge", "elementwise", "fresh output", "promotes dtype"})
+#: passes values through unchanged (or only moves them): dtype and sign kept
+PLUMBING = frozenset({"keeps dtype", "keeps sign"})
 
 
 @register_op("identity")
 class Identity(OpSpec):
     summary = "passes its input through"
+    traits = PLUMBING
 
 
 @register_op("flatten")
 class Flatten(OpSpec):
     summary = "[C, H, W] -> [C*H*W] (channel-major, as torch)"
+    traits = PLUMBING
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         return (numel(inputs[0]),)
@@ -38,6 +43,8 @@ def _broadcast(shapes: list[Shape], verb: str) -> Shape:
 @register_op("add")
 class Add(OpSpec):
     summary = "element-wise sum of two or more inputs"
+    traits = MERGE | {"in-place safe", "keeps sign"}
+    symbol = "+"
     arity = None
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
@@ -47,6 +54,8 @@ class Add(OpSpec):
 @register_op("mul")
 class Mul(OpSpec):
     summary = "element-wise product of two or more inputs ([C, 1, 1] broadcasts)"
+    traits = MERGE | {"keeps sign"}
+    symbol = "×"
     arity = None
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
@@ -56,6 +65,8 @@ class Mul(OpSpec):
 @register_op("sub")
 class Sub(OpSpec):
     summary = "first input minus second"
+    traits = MERGE
+    symbol = "−"
     arity = 2
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
@@ -65,6 +76,8 @@ class Sub(OpSpec):
 @register_op("concat")
 class Concat(OpSpec):
     summary = "concatenation along channels / features"
+    traits = {"merge", "fresh output", "promotes dtype", "keeps sign"}
+    symbol = "‖"
     arity = None
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
@@ -81,7 +94,8 @@ class ChannelPad(OpSpec):
     """Parameter-free shortcut of He et al. 2015 ("option A"): subsample by ``stride``, zero-pad channels to ``out``."""
 
     summary = "strided subsample plus zero channels (ResNet option A shortcut)"
-    out: PositiveInt
+    traits = PLUMBING
+    out: PositiveCount
     stride: IntPair = 1
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from archc.ops.conv import IntPair, NonNegPair, conv_output_size
 from archc.ops.registry import OpSpec, Shape, ShapeError, expect_rank, pair, register_op
 
+POOL = frozenset({"pool", "keeps dtype", "keeps sign"})
+
 
 class _Pool(OpSpec):
+    traits = POOL | {"fresh output"}
     kernel: IntPair
     stride: IntPair | None = None  # None: equal to kernel, as in torch
     padding: NonNegPair = 0
@@ -44,6 +47,7 @@ class GlobalAvgPool(OpSpec):
     """Mean over H and W. Keeps [C, 1, 1] like torch's AdaptiveAvgPool2d(1) unless ``keepdims: false``."""
 
     summary = "mean over height and width"
+    traits = POOL
     keepdims: bool = True
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:

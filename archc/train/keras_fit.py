@@ -20,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from archc.train import tensorboard
 from archc.train.compat import check_checkpoint
 from archc.train.data import augment_numpy, augmentation_params
 from archc.train.errors import TrainError, TrainingInterrupted, interrupt_requests
 from archc.train.progress import EpochProgress
 from archc.train.rundir import atomic_path
 from archc.train.schedule import Schedule
+from archc.train.tensorboard import keras_callbacks, keras_epoch
 
 STATE_ENTRY = "archc_state.json"
 SUFFIX = ".keras"
@@ -188,6 +190,7 @@ class _Loop:
         self.history, self.best_acc, self.steps = history, best_acc, steps
         self.step = 0
         self.stop_requested = False
+        self.board: Any = None  # the tf.summary writer of archc's TensorBoard scalars
         self.epoch_began = self.test_began = self.last_shown = 0.0
         self.shown_batch = 0
 
@@ -249,6 +252,8 @@ def make_callbacks(loop: _Loop) -> list[Any]:
                 if improved:
                     save_checkpoint(self.model, run.checkpoint("best", SUFFIX), state)
                 run.append_metrics(row)
+                if loop.board is not None:
+                    keras_epoch(loop.board, row)
                 run.write_curves(loop.history, f"{prepared.info.spec.name} on {prepared.dataset.name} (keras)")
             loop.progress.finish(row)
             loop.test_began = 0.0
@@ -338,11 +343,17 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
     schedule = Schedule(cfg.schedule, cfg.base_lr, steps, cfg.epochs, cfg.warmup_epochs, cfg.step_size, cfg.gamma)
     progress = EpochProgress(console, cfg.progress)
     loop = _Loop(prepared, schedule, progress, history, best_acc, steps)
+    callbacks = make_callbacks(loop)
+    if prepared.run is not None and not tensorboard.available():
+        log(f"note: {tensorboard.MISSING}")
+    elif prepared.run is not None:
+        board_callback, loop.board = keras_callbacks(prepared.run.path, prepared.info.spec)
+        callbacks.append(board_callback)
     try:
         with interrupt_requests(lambda: setattr(loop, "stop_requested", True)):
             model.fit(make_dataset(prepared, True, first_epoch), epochs=cfg.epochs, initial_epoch=first_epoch,
                       steps_per_epoch=steps, validation_data=make_dataset(prepared, False), shuffle=False,
-                      callbacks=make_callbacks(loop), verbose=0)
+                      callbacks=callbacks, verbose=0)
     finally:
         progress.stop()
     return (prepared.run.path if prepared.run else None), loop.history

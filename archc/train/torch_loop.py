@@ -58,11 +58,15 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
         _log_setup(log, prepared, trainer, env)
         if resumed:
             log(resumed)
+        if prepared.run is not None:
+            trainer.board = open_board(prepared, trainer.state.epoch, log)
         try:
             with interrupt_requests(lambda: setattr(trainer, "stop_requested", True)):
                 history = trainer.fit()
         finally:
             progress.stop()
+            if trainer.board is not None:
+                trainer.board.close()
         return TrainResult(prepared.run.path if prepared.run else None, history)
     finally:
         if env.distributed and torch.distributed.is_initialized():
@@ -84,3 +88,13 @@ def _log_setup(log: Callable[[str], None], prepared: Any, trainer: TorchTrainer,
         f"{trainer.steps_per_epoch} steps/epoch, {cfg.epochs} epochs")
     if prepared.run is not None:
         log(f"run folder {prepared.run.path}")
+
+
+def open_board(prepared: Any, first_epoch: int, log: Callable[[str], None]) -> Any:
+    """TensorBoard event files in the run folder, or a note where the tensorboard package is missing."""
+    from archc.train import tensorboard
+
+    if not tensorboard.available():
+        log(f"note: {tensorboard.MISSING}")
+        return None
+    return tensorboard.TorchBoard(prepared.run.path, prepared.info.spec, first_epoch)

@@ -77,6 +77,7 @@ class TorchTrainer:
         self.cfg, self.info, self.data, self.run, self.env = cfg, model_info, data, run, env
         self.progress_bar = progress
         self.log = log
+        self.board: Any = None  # a TensorBoard writer on the writing rank (archc.train.tensorboard.TorchBoard)
         self.state = Progress()
         self.stop_requested = False  # set by Ctrl-C (errors.interrupt_requests): checkpoint and stop after a step
         if cfg.batch_size % env.world_size:
@@ -261,6 +262,8 @@ class TorchTrainer:
             if improved:
                 self.save("best")
             self.run.append_metrics(row)
+            if self.board is not None:
+                self.board.epoch(row)
             self.run.write_curves(state.history, f"{self.info.spec.name} on {self.data.dataset.name}")
         finite_or_error(row["train_loss"], f"the training loss of epoch {row['epoch']}")
         return row

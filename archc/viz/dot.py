@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from html import escape
 
-from archc.viz.style import CLUSTER_FILLS, EDGE_STYLE, ERROR_COLOR, ERROR_FILL, GROUP_FILL, MERGE_SYMBOL, op_fill
+from archc.viz.style import CLUSTER_FILLS, EDGE_STYLE, ERROR_COLOR, ERROR_FILL, GROUP_FILL, merge_symbol, op_fill
 from archc.viz.view import KIND_NAMES, KINDS, View, ViewNode, count_text, shape_text
 
 FONT = "Helvetica"
@@ -27,8 +27,9 @@ def node_title(node: ViewNode) -> str:
     """The first line of a box: the name, or the op where archc chose the name."""
     if node.is_group:
         return node.label
-    if node.op in MERGE_SYMBOL:
-        return f"{MERGE_SYMBOL[node.op]} {node.label if not node.auto_name else node.op}"
+    symbol = merge_symbol(node.op)
+    if symbol:
+        return f"{symbol} {node.label if not node.auto_name else node.op}"
     return node.label
 
 
@@ -39,7 +40,7 @@ def node_lines(node: ViewNode) -> list[str]:
         return [inside, f"{shape_text(node.shape)} · {count_text(node.params)} params"]
     lines = []
     description = node.description
-    if description != node.label and not (node.auto_name and node.op in MERGE_SYMBOL):
+    if description != node.label and not (node.auto_name and merge_symbol(node.op)):
         lines.append(description)
     shape = shape_text(node.shape)
     lines.append(f"{shape} · {count_text(node.params)} params" if node.params else shape)

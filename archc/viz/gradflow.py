@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from archc.ir.graph import Graph
+from archc.ops.registry import has_trait
 
 FASHION_MNIST_DIRS = ["/usr/share/datasets/fashion-mnist", "~/.cache/archc/fashion-mnist"]
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
-WEIGHTED_OPS = ("conv", "linear")
 
 
 @dataclass
@@ -78,13 +78,15 @@ def _finite(value: Any) -> Any:
 
 def role_of(graph: Graph, name: str) -> str:
     """Whether a weighted node is on the main path or a side branch (highway gate, shortcut projection, SE)."""
-    path = str(graph.nodes[name].get("path") or "")
-    if path.endswith(".gate") or ".gate." in path:
-        return "gate"
-    if ".shortcut" in path or name.endswith(".proj"):
-        return "shortcut"
-    if path.endswith(".se"):
+    data = graph.nodes[name]
+    connection = data.get("connection") or {}
+    if connection.get("kind") == "se":
         return "se"
+    if connection.get("kind") == "highway":  # the highway's own layers: its gate, or the projection of its carry
+        return "shortcut" if name.rpartition(".")[2] == "proj" else "gate"
+    path = str(data.get("path") or "")
+    if ".shortcut" in path:  # the items of a residual's projection shortcut (written by the user)
+        return "shortcut"
     return "main"
 
 
@@ -95,7 +97,7 @@ def weighted_layers(graph: Graph) -> list[Layer]:
     layers: list[Layer] = []
     depth = 0
     for name, data in graph.op_nodes():
-        if data["op"] in WEIGHTED_OPS:
+        if has_trait(data["op"], "weighted"):
             role = role_of(graph, name)
             depth += role == "main"
             layers.append(Layer(name, data["op"], role, max(depth, 1), data["params"], order=len(layers) + 1))

@@ -1,6 +1,11 @@
-"""Colours and line styles shared by the Graphviz, Mermaid and HTML drawings, so the four kinds look alike in all."""
+"""Colours and line styles shared by the Graphviz, Mermaid and HTML drawings, so the four kinds look alike in all.
+
+Op boxes are coloured by the traits their op declares (archc/ops/*.py), so a new op is drawn like its kind.
+"""
 
 from __future__ import annotations
+
+from archc.ops.registry import OPS, has_trait
 
 #: connection kind -> (edge colour, merge-node fill, Graphviz edge style, pen width)
 EDGE_STYLE: dict[str, tuple[str, str, str, float]] = {
@@ -10,21 +15,23 @@ EDGE_STYLE: dict[str, tuple[str, str, str, float]] = {
     "gate": ("#e07b00", "#fde8cc", "dashed", 2.0),
     "se": ("#8a3fb8", "#eedcf7", "dotted", 2.2),
 }
-#: merge op -> symbol drawn in its node
-MERGE_SYMBOL = {"add": "+", "sub": "−", "mul": "×", "concat": "‖"}
 ERROR_COLOR = "#cc0000"
 ERROR_FILL = "#ffd9d9"
 GROUP_FILL = "#e9eef6"
-OP_FILL = {
-    "conv": "#fff4d6", "linear": "#fff4d6", "bn": "#eef6ee", "input": "#e0e0e0",
-    "maxpool": "#e6f0fa", "avgpool": "#e6f0fa", "global_avgpool": "#e6f0fa", "global_maxpool": "#e6f0fa",
-}
-ACTIVATIONS = frozenset({"relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softmax"})
+INPUT_FILL = "#e0e0e0"
+#: trait -> box fill, the first trait an op has wins
+TRAIT_FILL = {"activation": "#ffffff", "weighted": "#fff4d6", "normalization": "#eef6ee", "pool": "#e6f0fa"}
+DEFAULT_FILL = "#f7f7f7"
 #: cluster fills by nesting level (outermost first)
 CLUSTER_FILLS = ["#fbfbfb", "#f3f5f8", "#eaeef4", "#e2e7ef", "#dadfe9"]
 
 
 def op_fill(op: str) -> str:
-    if op in ACTIVATIONS:
-        return "#ffffff"
-    return OP_FILL.get(op, "#f7f7f7")
+    if op == "input":
+        return INPUT_FILL
+    return next((fill for trait, fill in TRAIT_FILL.items() if has_trait(op, trait)), DEFAULT_FILL)
+
+
+def merge_symbol(op: str) -> str | None:
+    """The symbol drawn in a merge node (``+``), None for other ops."""
+    return OPS.get(op).symbol or None if has_trait(op, "merge") else None

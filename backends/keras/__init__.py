@@ -14,8 +14,21 @@ from typing import Any
 from archc.backends.keras.build import KerasBuilder, build_model
 from archc.backends.keras.registry import LOWERINGS, get_lowering, register_lowering
 from archc.ir.graph import Graph
+from archc.ops.registry import OPS
 
 DEFAULT_SUFFIX = ".keras"
+BUILTIN_LOWERINGS = ("activation", "conv", "merge", "norm", "pool")
+
+
+def _load_lowerings() -> None:
+    from importlib import import_module
+
+    for module in BUILTIN_LOWERINGS:
+        import_module(f"archc.backends.keras.ops.{module}")
+    OPS.load()  # plugins register their Keras lowerings as they load
+
+
+LOWERINGS.set_loader(_load_lowerings)
 
 __all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "KerasBuilder", "build_model", "get_lowering", "register_lowering", "save"]
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import keras
 
-from archc.backends.keras.registry import get_lowering
+from archc.backends.keras.registry import LOWERINGS, get_lowering
 from archc.errors import Diagnostic, SpecError, lowering_node
 from archc.ir.graph import Graph
+from archc.ir.node import OpNode
 from archc.transfer import keras_layer_name
 
 
@@ -51,9 +52,6 @@ class KerasBuilder:
     def node(self, name: str) -> dict[str, Any]:
         return self.graph.nodes[name]
 
-    def input_shape(self, name: str, port: int = 0) -> tuple[int, ...]:
-        """Logical (CHW or F) shape of a node's input ``port``."""
-        return tuple(self.graph.nodes[self.graph.nodes[name]["inputs"][port]]["shape"])
 
 
 def keras_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -84,13 +82,13 @@ def build_model(graph: Graph, seed: int | None = None) -> keras.Model:
     inputs = keras.Input(shape=keras_shape(tuple(input_data["shape"])), name=builder.layer_name(graph.input_node))
     tensors: dict[str, Any] = {graph.input_node: inputs}
     for name, data in graph.op_nodes():
-        try:
-            lowering = get_lowering(data["op"])
-        except KeyError as exc:
-            raise SpecError(Diagnostic(exc.args[0], data.get("pos"), data.get("path", ""),
-                                       "register one with archc.backends.keras.register_lowering")) from None
+        if data["op"] not in LOWERINGS:
+            raise SpecError(Diagnostic(f"the keras backend has no lowering for op '{data['op']}'", data.get("pos"),
+                                       data.get("path", ""), "register one with archc.backends.keras.register_lowering "
+                                       "(docs/plugins.md)"))
+        lowering = get_lowering(data["op"])
         with lowering_node(name, data):
-            tensors[name] = lowering(builder, name, data, [tensors[source] for source in data["inputs"]])
+            tensors[name] = lowering(builder, OpNode.of(graph, name), [tensors[source] for source in data["inputs"]])
     with _recursion_limit(8 * len(builder.used) + 1000):
         return keras.Model(inputs, tensors[graph.output_node], name=graph.graph.get("name") or None)
 

@@ -18,11 +18,24 @@ from archc.backends.torch.build import build_model
 from archc.backends.torch.registry import LOWERINGS, Call, LoweringNode, get_lowering, register_lowering
 from archc.backends.torch.source import emit_source
 from archc.ir.graph import Graph
+from archc.ops.registry import OPS
 
 __all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "build_model", "emit_source", "export",
            "get_lowering", "register_lowering", "save"]
 
 DEFAULT_SUFFIX = ".pt2"
+BUILTIN_LOWERINGS = ("activation", "conv", "merge", "norm", "pool")
+
+
+def _load_lowerings() -> None:
+    from importlib import import_module
+
+    for module in BUILTIN_LOWERINGS:
+        import_module(f"archc.backends.torch.ops.{module}")
+    OPS.load()  # plugins register their torch lowerings as they load
+
+
+LOWERINGS.set_loader(_load_lowerings)
 
 
 def export(model: torch.nn.Module, graph: Graph) -> torch.export.ExportedProgram:

@@ -16,25 +16,10 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from archc.backends.torch.registry import Call, Lowered, LoweringNode, get_lowering
+from archc.backends.torch.registry import LOWERINGS, Call, Lowered, Lowering, LoweringNode, get_lowering
 from archc.errors import Diagnostic, SpecError, lowering_node
 from archc.ir.graph import Graph
-from archc.ops.registry import OpSpec
-
-#: ops whose torch output is a new tensor that autograd does not save for backward, so an activation or a residual
-#: add that is its only reader may overwrite it in place (bn -> relu, bn -> add, add -> relu, as torchvision's
-#: ReLU(inplace=True) and ``out += identity``). Views (flatten), pass-throughs (identity, eval-mode dropout) and ops
-#: that save their output (sigmoid) are not here.
-FRESH_OUTPUT_OPS = frozenset({"conv", "linear", "bn", "add", "sub", "mul", "concat", "maxpool", "avgpool"})
-
-#: how an op's output dtype follows its inputs' under autocast (bf16 / fp16 regions): conv and linear compute in
-#: the reduced precision; these ops keep their input's dtype; merges promote to the widest of their inputs'. Ops not
-#: listed (softmax, which CUDA autocast runs in float32, and ops registered by users) count as unknown.
-DTYPE_KEEPING_OPS = frozenset({"bn", "dropout", "identity", "flatten", "channel_pad", "relu", "relu6", "leaky_relu",
-                               "gelu", "silu", "sigmoid", "tanh", "maxpool", "avgpool", "global_avgpool",
-                               "global_maxpool"})
-REDUCED_PRECISION_OPS = frozenset({"conv", "linear"})
-PROMOTING_OPS = frozenset({"add", "sub", "mul", "concat"})
+from archc.ops.registry import OpSpec, has_trait
 
 OUTPUT = "<output>"  # a virtual reader of the graph's output node: the caller reads it after forward returns
 
@@ -129,10 +114,14 @@ def _check_module_name(name: str, data: dict, layers: set[str], containers: set[
 
 
 def _reduced_precision(op: str, inputs: list[bool | None]) -> bool | None:
-    """Whether the op's output is in autocast's reduced precision (True), full precision (False) or unknown (None)."""
-    if op in REDUCED_PRECISION_OPS:
+    """Whether the op's output is in autocast's reduced precision (True), full precision (False) or unknown (None).
+
+    From the op's traits: "reduced precision" (conv, linear), "keeps dtype", "promotes dtype" (merges); an op with
+    none of them (softmax, which CUDA autocast runs in float32) counts as unknown.
+    """
+    if has_trait(op, "reduced precision"):
         return True
-    if op in DTYPE_KEEPING_OPS or op in PROMOTING_OPS:
+    if has_trait(op, "keeps dtype") or has_trait(op, "promotes dtype"):
         if None in inputs:
             return None
         return all(inputs)  # a merge of a reduced and a full precision tensor is promoted to full precision
@@ -141,17 +130,32 @@ def _reduced_precision(op: str, inputs: list[bool | None]) -> bool | None:
 
 def _can_overwrite(graph: Graph, name: str, inputs: list[str], readers: list[str],
                    reduced: dict[str, bool | None]) -> bool:
-    """Whether the node may write its result into its first input (see LoweringNode.can_overwrite_input)."""
+    """Whether the node may write its result into its first input (see LoweringNode.can_overwrite_input).
+
+    Only "in-place safe" ops ask; the first input must have a "fresh output": a new tensor autograd does not keep
+    (conv, bn, add, ...; not a view such as flatten, a pass-through such as identity, nor sigmoid, whose backward
+    reads its output), read by this node alone.
+    """
+    if not has_trait(graph.nodes[name]["op"], "in-place safe"):
+        return False
     first = inputs[0]
     others = [reduced[source] for source in inputs[1:]]
     # first += other fails when other's dtype is wider (bf16 += fp32 under autocast); fine when first is the wider
     dtype_safe = reduced[first] is False or all(value is True for value in others)
-    return (graph.nodes[first]["op"] in FRESH_OUTPUT_OPS and readers == [name] and inputs.count(first) == 1
+    return (has_trait(graph.nodes[first]["op"], "fresh output") and readers == [name] and inputs.count(first) == 1
             and graph.nodes[first]["shape"] == graph.nodes[name]["shape"] and dtype_safe)
 
 
 def _as_calls(lowered: Lowered) -> nn.Module | tuple[Call, ...]:
     return (lowered,) if isinstance(lowered, Call) else lowered
+
+
+def _lowering(data: dict) -> Lowering:
+    if data["op"] not in LOWERINGS:
+        raise SpecError(Diagnostic(f"the torch backend has no lowering for op '{data['op']}'", data.get("pos"),
+                                   data.get("path", ""), "register one with archc.backends.torch.register_lowering "
+                                   "(docs/plugins.md)"))
+    return get_lowering(data["op"])
 
 
 def make_plan(graph: Graph, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Plan:
@@ -181,9 +185,10 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
         overwrite = _can_overwrite(graph, name, inputs, readers(inputs[0]), reduced)
         reduced[name] = _reduced_precision(data["op"], [reduced[source] for source in inputs])
         node = LoweringNode(name, data["op"], data["attrs"], tuple(graph.nodes[s]["shape"] for s in inputs),
-                            data["shape"], can_overwrite_input=overwrite, generator=generator, device=device)
+                            data["shape"], tuple(inputs), can_overwrite_input=overwrite, generator=generator,
+                            device=device)
         with lowering_node(name, data):
-            lowered = _as_calls(get_lowering(data["op"])(node))
+            lowered = _as_calls(_lowering(data)(node))
         if lowered == ():
             if len(inputs) != 1:
                 raise ValueError(f"the lowering of {data['op']} passes its input on, but '{name}' has {len(inputs)}")

@@ -1,4 +1,5 @@
-"""Initial weights as the spec asks (``attrs.init`` / ``attrs.bias_init``; bn ``gamma_init`` / ``beta_init``).
+"""Initial weights as the spec asks: each op declares its tensors' initial values (``TensorDecl.init`` in
+archc/ops/*.py: ``attrs.init`` / ``attrs.bias_init`` for conv and linear, ``gamma_init`` / ``beta_init`` for norms).
 
 Every scheme is written twice, side by side: as the call that fills a tensor (with an optional local generator, so a
 seed never touches torch's global random state) and as the source line ``emit_source`` writes. Modules are created
@@ -13,6 +14,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from archc.ops.registry import ROLES
 
 
 def uninitialised(cls: type[nn.Module], *args: Any, device: str | torch.device = "cpu", **kwargs: Any) -> nn.Module:
@@ -82,23 +85,49 @@ def init_bias(bias: torch.Tensor, scheme: Any, weight: torch.Tensor, generator: 
             nn.init.constant_(bias, float(scheme))
 
 
+def initialise(module: nn.Module, node: Any) -> None:
+    """Give ``module`` (built for ``node``, a LoweringNode) the initial values the node's op declares.
+
+    Drawn tensors (conv kernel, linear weight, bias) are drawn in declaration order, weight before bias, as torch's own
+    ``reset_parameters``; constants are written where they differ from what the layer's constructor left.
+    """
+    weight: torch.Tensor | None = None
+    for tensor in node.attrs.declared_tensors(list(node.input_shapes)):
+        value = tensor.decl.initial(node.attrs)
+        if value is None:
+            continue
+        target = getattr(module, tensor.name)
+        if tensor.decl.role == "bias":
+            assert weight is not None, "a bias follows the weight whose fan-in it reads"
+            init_bias(target, value, weight, node.generator)
+        elif ROLES[tensor.decl.role].drawn:
+            init_weight(target, str(value), node.generator)
+            weight = target
+        elif _constant(value) != tensor.decl.constructor_init and not target.is_meta:
+            with torch.no_grad():
+                target.fill_(_constant(value))
+
+
+def _constant(value: Any) -> float:
+    return 0.0 if value == "zeros" else float(value)
+
+
 def init_statements(target: str, attrs: Any) -> list[str]:
     """Source lines that give the module ``target`` (e.g. ``self.conv1``) the initialisation of ``attrs``.
 
-    Empty where the torch constructor already does it (torch_default, BatchNorm gamma 1 and beta 0).
+    Read from the op's declared tensors; empty where the torch constructor already does it (torch_default, a norm's
+    weight 1 and bias 0).
     """
     lines = []
-    scheme = getattr(attrs, "init", "torch_default")
-    if scheme != "torch_default":
-        lines.append(WEIGHT_INIT_SOURCE[scheme].format(f"{target}.weight"))
-    if getattr(attrs, "bias", False):
-        bias_scheme = attrs.bias_init
-        if bias_scheme == "zeros":
-            lines.append(f"nn.init.zeros_({target}.bias)")
-        elif bias_scheme != "torch_default":
-            lines.append(f"nn.init.constant_({target}.bias, {float(bias_scheme)!r})")
-    if hasattr(attrs, "gamma_init") and attrs.gamma_init != 1.0:
-        lines.append(f"nn.init.constant_({target}.weight, {float(attrs.gamma_init)!r})")
-    if hasattr(attrs, "beta_init") and attrs.beta_init != 0.0:
-        lines.append(f"nn.init.constant_({target}.bias, {float(attrs.beta_init)!r})")
+    for decl in type(attrs).tensors:
+        value = decl.initial(attrs) if decl.exists(attrs) else None
+        if value is None or value == "torch_default":
+            continue
+        tensor = f"{target}.{decl.name}"
+        if ROLES[decl.role].drawn and decl.role != "bias":
+            lines.append(WEIGHT_INIT_SOURCE[str(value)].format(tensor))
+        elif value == "zeros" and decl.constructor_init != 0.0:
+            lines.append(f"nn.init.zeros_({tensor})")
+        elif _constant(value) != decl.constructor_init:
+            lines.append(f"nn.init.constant_({tensor}, {_constant(value)!r})")
     return lines

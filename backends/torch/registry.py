@@ -9,7 +9,7 @@ A lowering turns one graph node into one of
 
 Lowerings never see torch.fx: the builder (``build.py``) and the source emitter (``source.py``) both read the same
 lowering results, so the GraphModule and the emitted file cannot drift apart. A duplicate registration fails at import;
-an unknown op fails with the list of the known ones.
+an unknown op fails with the list of the known ones (archc.registry.Registry).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from archc.ops.registry import OpSpec, Shape
+from archc.ir.node import OpNode
+from archc.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,9 @@ Lowered = nn.Module | Call | tuple[Call, ...]
 
 
 @dataclass(frozen=True)
-class LoweringNode:
-    """What a lowering sees of one graph node."""
+class LoweringNode(OpNode):
+    """What a torch lowering sees of one graph node: the typed node every backend gets, plus build options."""
 
-    name: str
-    op: str
-    attrs: OpSpec
-    input_shapes: tuple[Shape, ...]
-    shape: Shape
     #: the first input is a fresh tensor of this node's shape that nothing else reads and autograd does not keep, and
     #: the other inputs cannot widen its dtype (under autocast): writing the result into it is safe
     can_overwrite_input: bool = False
@@ -67,45 +63,14 @@ class LoweringNode:
     #: where modules are created ("meta" when only their structure is wanted, as for emit_source)
     device: str | torch.device = "cpu"
 
-    @property
-    def in_channels(self) -> int:
-        return self.input_shapes[0][0]
-
 
 Lowering = Callable[[LoweringNode], Lowered]
 
-LOWERINGS: dict[str, Lowering] = {}
+#: op name -> torch lowering; the package archc.backends.torch installs the loader (built-in lowerings, then the ops'
+#: plugins, which register their lowerings here)
+LOWERINGS: Registry[Lowering] = Registry("torch lowering")
+register_lowering = LOWERINGS.register
+get_lowering = LOWERINGS.get
 
 #: binary operators rendered infix, in model.code and in emitted source
 INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*"}
-
-
-def register_lowering(*ops: str) -> Callable[[Lowering], Lowering]:
-    """Function decorator: register a lowering for each op name in ``ops``. Duplicates are an error."""
-
-    def decorate(func: Lowering) -> Lowering:
-        for op in ops:
-            if op in LOWERINGS:
-                other = LOWERINGS[op]
-                raise ValueError(f"torch lowering for op '{op}' is already registered (by {other.__module__}."
-                                 f"{other.__qualname__})")
-            LOWERINGS[op] = func
-        return func
-
-    return decorate
-
-
-def get_lowering(op: str) -> Lowering:
-    """The lowering registered for ``op``; KeyError listing the known ops otherwise."""
-    if op not in LOWERINGS:
-        load_builtin_lowerings()
-    try:
-        return LOWERINGS[op]
-    except KeyError:
-        raise KeyError(f"the torch backend has no lowering for op '{op}'; known ops: "
-                       f"{', '.join(sorted(LOWERINGS))}") from None
-
-
-def load_builtin_lowerings() -> None:
-    """Import the modules that register the built-in lowerings (idempotent)."""
-    from archc.backends.torch.ops import activation, conv, merge, norm, pool  # noqa: F401

@@ -57,8 +57,9 @@ def messages(network: str) -> list[tuple[str, str, str | None]]:
     ("{conv: {out: 8, kernal: 3}}", [("network[0].conv", "unknown key 'kernal'", "did you mean 'kernel'?")]),
     ("{conv: {out: 6, kernel: 3, groups: 4}}", [("network[0].conv", "out (6) must be divisible by groups (4)", None)]),
     ("{dropout: {p: 1}}", [("network[0].dropout.p", "expected a number at least 0 and less than 1, got 1", None)]),
-    ("{conv: {out: true, kernel: 3, bias: 2}}",
-     [("network[0].conv.bias", "expected true or false, got 2", None)]),
+    ("{conv: {out: true, kernel: 3, bias: 2}}",  # issue 10: a boolean is no count
+     [("network[0].conv.out", "expected an integer, not the boolean true", None),
+      ("network[0].conv.bias", "expected true or false, got 2", None)]),
     ("{residual: {body: [relu], shortcut: {body: [relu], usee: auto}}}",
      [("network[0].residual.shortcut", "unknown key 'usee'", "did you mean 'use'?")]),
     ("{residual: {body: []}}", [("network[0].residual.body", "expected at least 1 item, got 0", None)]),

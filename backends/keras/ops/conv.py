@@ -9,6 +9,7 @@ import keras
 
 from archc.backends.keras.build import KerasBuilder
 from archc.backends.keras.registry import register_lowering
+from archc.ir.node import OpNode
 
 # init name -> VarianceScaling arguments reproducing torch.nn.init (untruncated normals, as torch draws them)
 _VARIANCE_SCALING = {
@@ -56,32 +57,33 @@ def pad(builder: KerasBuilder, name: str, x: Any, padding: tuple[int, int]) -> A
 
 
 @register_lowering("conv")
-def lower_conv(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
-    attrs = data["attrs"]
+def lower_conv(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    attrs = node.attrs
     (x,) = inputs
     kernel, stride, dilation, padding = attrs.kernel_hw, attrs.stride_hw, attrs.dilation_hw, attrs.padding_hw
-    in_channels = builder.input_shape(name)[0]
+    in_channels = node.input_shapes[0][0]
     fan_in = in_channels // attrs.groups * kernel[0] * kernel[1]
     mode = "same" if same_padding_is_exact(kernel, stride, dilation, padding) else "valid"
     if mode == "valid":
-        x = pad(builder, name, x, padding)
+        x = pad(builder, node.name, x, padding)
     # Keras refuses stride > 1 together with dilation > 1: convolve densely, then keep every stride-th output
     dilated_stride = dilation != (1, 1) and stride != (1, 1)
     y = keras.layers.Conv2D(attrs.out, kernel, strides=(1, 1) if dilated_stride else stride, padding=mode,
                             dilation_rate=dilation, groups=attrs.groups, use_bias=attrs.bias,
-                            kernel_initializer=weight_initializer(attrs.init, builder.seed_for(name, "weight")),
-                            bias_initializer=bias_initializer(attrs.bias_init, fan_in, builder.seed_for(name, "bias")),
-                            name=builder.layer_name(name))(x)
+                            kernel_initializer=weight_initializer(attrs.init, builder.seed_for(node.name, "weight")),
+                            bias_initializer=bias_initializer(attrs.bias_init, fan_in,
+                                                              builder.seed_for(node.name, "bias")),
+                            name=builder.layer_name(node.name))(x)
     if dilated_stride:
-        y = keras.layers.MaxPooling2D(1, strides=stride, name=builder.aux_name(name, "stride"))(y)
+        y = keras.layers.MaxPooling2D(1, strides=stride, name=builder.aux_name(node.name, "stride"))(y)
     return y
 
 
 @register_lowering("linear")
-def lower_linear(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
-    attrs = data["attrs"]
-    fan_in = builder.input_shape(name)[0]
-    return keras.layers.Dense(attrs.out, use_bias=attrs.bias, name=builder.layer_name(name),
-                              kernel_initializer=weight_initializer(attrs.init, builder.seed_for(name, "weight")),
+def lower_linear(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    attrs = node.attrs
+    fan_in = node.input_shapes[0][0]
+    return keras.layers.Dense(attrs.out, use_bias=attrs.bias, name=builder.layer_name(node.name),
+                              kernel_initializer=weight_initializer(attrs.init, builder.seed_for(node.name, "weight")),
                               bias_initializer=bias_initializer(attrs.bias_init, fan_in,
-                                                                builder.seed_for(name, "bias")))(inputs[0])
+                                                                builder.seed_for(node.name, "bias")))(inputs[0])

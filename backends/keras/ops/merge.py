@@ -8,49 +8,50 @@ import keras
 
 from archc.backends.keras.build import KerasBuilder
 from archc.backends.keras.registry import register_lowering
+from archc.ir.node import OpNode
 from archc.ops.registry import pair
 
 
 @register_lowering("identity")
-def lower_identity(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
-    return keras.layers.Identity(name=builder.layer_name(name))(inputs[0])
+def lower_identity(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    return keras.layers.Identity(name=builder.layer_name(node.name))(inputs[0])
 
 
 @register_lowering("flatten")
-def lower_flatten(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
+def lower_flatten(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
     (x,) = inputs
-    shape = builder.input_shape(name)
+    shape = node.input_shapes[0]
     if len(shape) == 3 and shape[1] * shape[2] > 1:
         # torch flattens channel-major (C, H, W): bring NHWC to NCHW first so the features line up
-        x = keras.layers.Permute((3, 1, 2), name=builder.aux_name(name, "chw"))(x)
-    return keras.layers.Flatten(name=builder.layer_name(name))(x)
+        x = keras.layers.Permute((3, 1, 2), name=builder.aux_name(node.name, "chw"))(x)
+    return keras.layers.Flatten(name=builder.layer_name(node.name))(x)
 
 
 @register_lowering("add", "sub", "mul")
-def lower_elementwise(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
+def lower_elementwise(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
     # the merge layers broadcast a (1, 1, C) operand over H and W, as the IR's (C, 1, 1) gates need
-    layer = {"add": keras.layers.Add, "sub": keras.layers.Subtract, "mul": keras.layers.Multiply}[data["op"]]
-    return layer(name=builder.layer_name(name))(inputs)
+    layer = {"add": keras.layers.Add, "sub": keras.layers.Subtract, "mul": keras.layers.Multiply}[node.op]
+    return layer(name=builder.layer_name(node.name))(inputs)
 
 
 @register_lowering("concat")
-def lower_concat(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
-    return keras.layers.Concatenate(axis=-1, name=builder.layer_name(name))(inputs)  # channels / features are last
+def lower_concat(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    return keras.layers.Concatenate(axis=-1, name=builder.layer_name(node.name))(inputs)  # channels / features are last
 
 
 @register_lowering("channel_pad")
-def lower_channel_pad(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
+def lower_channel_pad(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
     """``x[:, :, ::s, ::s]`` as a 1x1 max pool with stride s, then zero channels via a 5-D ZeroPadding3D."""
-    attrs = data["attrs"]
+    attrs = node.attrs
     (x,) = inputs
     stride = pair(attrs.stride)
-    in_channels = builder.input_shape(name)[0]
-    out_channels, height, width = data["shape"]
+    in_channels = node.input_shapes[0][0]
+    out_channels, height, width = node.shape
     if stride != (1, 1):
-        x = keras.layers.MaxPooling2D(1, strides=stride, name=builder.aux_name(name, "subsample"))(x)
+        x = keras.layers.MaxPooling2D(1, strides=stride, name=builder.aux_name(node.name, "subsample"))(x)
     before, after = attrs.pad_before_after(in_channels)
     if before == after == 0:
-        return keras.layers.Identity(name=builder.layer_name(name))(x)
-    x = keras.layers.Reshape((height, width, in_channels, 1), name=builder.aux_name(name, "split"))(x)
-    x = keras.layers.ZeroPadding3D(((0, 0), (0, 0), (before, after)), name=builder.aux_name(name, "pad"))(x)
-    return keras.layers.Reshape((height, width, out_channels), name=builder.layer_name(name))(x)
+        return keras.layers.Identity(name=builder.layer_name(node.name))(x)
+    x = keras.layers.Reshape((height, width, in_channels, 1), name=builder.aux_name(node.name, "split"))(x)
+    x = keras.layers.ZeroPadding3D(((0, 0), (0, 0), (before, after)), name=builder.aux_name(node.name, "pad"))(x)
+    return keras.layers.Reshape((height, width, out_channels), name=builder.layer_name(node.name))(x)

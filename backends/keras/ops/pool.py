@@ -16,19 +16,16 @@ import keras
 from archc.backends.keras.build import KerasBuilder
 from archc.backends.keras.ops.conv import pad
 from archc.backends.keras.registry import register_lowering
-from archc.ops.registry import pair
-
-_NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax"}
-_KEEPS_SIGN = {"maxpool", "avgpool", "global_avgpool", "global_maxpool", "identity", "dropout", "flatten",
-               "channel_pad", "concat", "add", "mul"}
+from archc.ir.node import OpNode
+from archc.ops.registry import has_trait, pair
 
 
 def is_nonnegative(builder: KerasBuilder, node: str) -> bool:
     """True when the node's output is >= 0 everywhere, whatever the weights."""
     data = builder.node(node)
-    if data["op"] in _NONNEGATIVE:
+    if has_trait(data["op"], "nonnegative"):
         return True
-    if data["op"] in _KEEPS_SIGN:
+    if has_trait(data["op"], "keeps sign"):
         return all(is_nonnegative(builder, source) for source in data["inputs"])
     return False
 
@@ -49,35 +46,35 @@ def _replicate_pad(builder: KerasBuilder, name: str, x: Any, shape: tuple[int, .
 
 
 @register_lowering("maxpool")
-def lower_maxpool(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
-    attrs = data["attrs"]
+def lower_maxpool(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    attrs = node.attrs
     (x,) = inputs
     kernel, stride, padding = pair(attrs.kernel), pair(attrs.stride or attrs.kernel), pair(attrs.padding)
     if padding != (0, 0) and stride == (1, 1) and all(k % 2 == 1 and p == k // 2 for k, p in zip(kernel, padding)):
-        return keras.layers.MaxPooling2D(kernel, strides=stride, padding="same", name=builder.layer_name(name))(x)
+        return keras.layers.MaxPooling2D(kernel, strides=stride, padding="same", name=builder.layer_name(node.name))(x)
     if padding != (0, 0):
-        source = data["inputs"][0]
+        source = node.inputs[0]
         if is_nonnegative(builder, source):
-            x = pad(builder, name, x, padding)
+            x = pad(builder, node.name, x, padding)
         else:
-            x = _replicate_pad(builder, name, x, tuple(builder.node(source)["shape"]), padding)
-    return keras.layers.MaxPooling2D(kernel, strides=stride, padding="valid", name=builder.layer_name(name))(x)
+            x = _replicate_pad(builder, node.name, x, tuple(builder.node(source)["shape"]), padding)
+    return keras.layers.MaxPooling2D(kernel, strides=stride, padding="valid", name=builder.layer_name(node.name))(x)
 
 
 @register_lowering("avgpool")
-def lower_avgpool(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
-    attrs = data["attrs"]
+def lower_avgpool(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    attrs = node.attrs
     kernel, stride, padding = pair(attrs.kernel), pair(attrs.stride or attrs.kernel), pair(attrs.padding)
-    x = pad(builder, name, inputs[0], padding)
-    return keras.layers.AveragePooling2D(kernel, strides=stride, padding="valid", name=builder.layer_name(name))(x)
+    x = pad(builder, node.name, inputs[0], padding)
+    return keras.layers.AveragePooling2D(kernel, strides=stride, padding="valid", name=builder.layer_name(node.name))(x)
 
 
 @register_lowering("global_avgpool")
-def lower_global_avgpool(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
-    layer = keras.layers.GlobalAveragePooling2D(keepdims=data["attrs"].keepdims, name=builder.layer_name(name))
+def lower_global_avgpool(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    layer = keras.layers.GlobalAveragePooling2D(keepdims=node.attrs.keepdims, name=builder.layer_name(node.name))
     return layer(inputs[0])
 
 
 @register_lowering("global_maxpool")
-def lower_global_maxpool(builder: KerasBuilder, name: str, data: dict[str, Any], inputs: list[Any]) -> Any:
-    return keras.layers.GlobalMaxPooling2D(keepdims=data["attrs"].keepdims, name=builder.layer_name(name))(inputs[0])
+def lower_global_maxpool(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    return keras.layers.GlobalMaxPooling2D(keepdims=node.attrs.keepdims, name=builder.layer_name(node.name))(inputs[0])

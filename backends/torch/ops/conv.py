@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from archc.backends.torch.init import init_bias, init_weight, uninitialised
+from archc.backends.torch.init import initialise as _initialise
+from archc.backends.torch.init import uninitialised
 from archc.backends.torch.registry import LoweringNode, register_lowering
-
-
-def _initialise(module: nn.Conv2d | nn.Linear, node: LoweringNode) -> None:
-    # weight first, then bias: the order torch's own reset_parameters draws in
-    init_weight(module.weight, node.attrs.init, node.generator)
-    if module.bias is not None:
-        init_bias(module.bias, node.attrs.bias_init, module.weight, node.generator)
 
 
 @register_lowering("conv")

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+from archc.backends.torch.init import initialise
 from archc.backends.torch.registry import Lowered, LoweringNode, register_lowering
 
 
@@ -16,11 +16,7 @@ def lower_bn(node: LoweringNode) -> nn.Module:
     cls = nn.BatchNorm2d if len(node.input_shapes[0]) == 3 else nn.BatchNorm1d
     # built directly: BatchNorm's own initialisation draws nothing (gamma 1, beta 0, mean 0, variance 1)
     norm = cls(node.in_channels, eps=attrs.eps, momentum=attrs.momentum, device=node.device)
-    with torch.no_grad():
-        if attrs.gamma_init != 1.0:
-            norm.weight.fill_(attrs.gamma_init)
-        if attrs.beta_init != 0.0:
-            norm.bias.fill_(attrs.beta_init)
+    initialise(norm, node)
     return norm
 
 

@@ -10,22 +10,21 @@ from archc.ops.registry import OPS, load_builtin_ops
 pytest.importorskip("keras")
 
 from archc.backends.keras import LOWERINGS, build_model, get_lowering, register_lowering  # noqa: E402
-from archc.backends.keras.registry import load_builtin_lowerings  # noqa: E402
 
 
 def test_every_op_has_a_lowering():
     load_builtin_ops()
-    load_builtin_lowerings()
+    LOWERINGS.load()
     assert set(OPS) <= set(LOWERINGS), f"ops without a keras lowering: {sorted(set(OPS) - set(LOWERINGS))}"
 
 
 def test_duplicate_registration_fails():
     with pytest.raises(ValueError, match="'relu' is already registered"):
-        register_lowering("relu")(lambda builder, name, data, inputs: inputs[0])
+        register_lowering("relu")(lambda builder, node, inputs: inputs[0])
 
 
 def test_unknown_op_lists_the_known_ones():
-    with pytest.raises(KeyError, match="no lowering for op 'frobnicate'; known ops: .*conv"):
+    with pytest.raises(KeyError, match="unknown keras lowering 'frobnicate'; known keras lowerings: .*conv"):
         get_lowering("frobnicate")
 
 

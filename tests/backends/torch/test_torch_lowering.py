@@ -12,13 +12,12 @@ from torch_backend_helpers import EVERY_OP  # noqa: E402
 
 import archc  # noqa: E402
 from archc.backends.torch import LOWERINGS, build_model, get_lowering, register_lowering  # noqa: E402
-from archc.backends.torch.registry import load_builtin_lowerings  # noqa: E402
 from archc.ops.registry import OPS, load_builtin_ops  # noqa: E402
 
 
 def test_every_core_op_has_a_lowering():
     load_builtin_ops()
-    load_builtin_lowerings()
+    LOWERINGS.load()
     assert set(OPS) <= set(LOWERINGS), f"ops without a torch lowering: {sorted(set(OPS) - set(LOWERINGS))}"
 
 
@@ -28,7 +27,7 @@ def test_duplicate_lowering_is_an_error():
 
 
 def test_unknown_op_lists_the_known_ones():
-    with pytest.raises(KeyError, match="no lowering for op 'convolution'; known ops: .*conv.*relu"):
+    with pytest.raises(KeyError, match="unknown torch lowering 'convolution'.*; known torch lowerings: .*conv.*relu"):
         get_lowering("convolution")
 
 
