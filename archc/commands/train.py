@@ -35,6 +35,10 @@ def register(subparsers: Any) -> None:
     group = p.add_argument_group("run folder")
     group.add_argument("--out", metavar="DIR", help="root of the run folders (default runs/)")
     group.add_argument("--name", help="run name, one folder name (default: the spec's name)")
+    from archc.cli import add_limit_options
+
+    add_limit_options(p.add_argument_group("limits (checked before the model is built; docs/limits.md)"),
+                      dests=("param_limit", "activation_limit"))
     group.add_argument("--json", action="store_true",
                        help="print the final result (run folder, best and last epoch) as JSON on stdout")
     p.set_defaults(func=cmd_train)
@@ -86,9 +90,6 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                        help="also checkpoint every STEPS optimizer steps within an epoch (default: per epoch only)")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show the progress bar (default: yes)")
-    from archc.cli import add_limit_options
-
-    add_limit_options(p.add_argument_group("limits (checked before the model is built; docs/limits.md)"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ BACKENDS = ("torch", "keras")
 
 #: options that may differ on --resume (they change where or how long it runs, not what is computed)
 RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "workers", "progress", "threads", "checkpoint_every",
-                     "max_params", "max_activation_bytes")
+                     "param_limit", "activation_limit")
 
 
 @dataclass
@@ -58,8 +58,9 @@ class TrainConfig:
     progress: bool = True
     out: str = "runs"
     name: str | None = None
-    max_params: int | None = None  # the limits checked before the model is built (archc/passes/limits.py)
-    max_activation_bytes: int | None = None
+    # --max-params / --max-activation-bytes: the limits checked before the model is built (archc/passes/limits.py)
+    param_limit: int | None = None
+    activation_limit: int | None = None
 
     def __post_init__(self) -> None:
         self.check()
@@ -137,7 +138,7 @@ _KINDS = {"epochs": int, "batch_size": int, "eval_batch_size": int, "subset": in
           "step_size": int, "random_crop": int, "seed": int, "workers": int, "threads": int, "checkpoint_every": int,
           "lr": float, "momentum": float, "weight_decay": float, "gamma": float, "warmup_epochs": float,
           "label_smoothing": float, "nesterov": bool, "hflip": bool, "channels_last": bool, "compile": bool,
-          "sync_bn": bool, "progress": bool, "max_params": int, "max_activation_bytes": int}
+          "sync_bn": bool, "progress": bool, "param_limit": int, "activation_limit": int}
 _ACCEPTS = {int: (int,), float: (int, float), bool: (bool,)}
 _NAMES = {int: "a whole number", float: "a number", bool: "true or false"}
 

@@ -175,7 +175,7 @@ def preflight(cfg: TrainConfig, info: SpecInfo, dataset: Dataset) -> None:
     if len(dataset.train) < cfg.batch_size:
         raise TrainError(f"the training split has {len(dataset.train)} samples, fewer than one batch of "
                          f"{cfg.batch_size}; lower --batch-size")
-    check_limits(info.graph, Limits.of(cfg.max_params, cfg.max_activation_bytes), cfg.batch_size // world_size)
+    check_limits(info.graph, Limits.of(cfg.param_limit, cfg.activation_limit), cfg.batch_size // world_size)
 
 
 def _absolute_paths(cfg: TrainConfig) -> TrainConfig:

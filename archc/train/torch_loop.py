@@ -58,10 +58,11 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
         _log_setup(log, prepared, trainer, env)
         if resumed:
             log(resumed)
-        if prepared.run is not None:
-            trainer.board = open_board(prepared, trainer.state.epoch, log)
         try:
+            # from here on Ctrl-C is a request: the loop checkpoints after the step it is in, and stops
             with interrupt_requests(lambda: setattr(trainer, "stop_requested", True)):
+                if prepared.run is not None:
+                    trainer.board = open_board(prepared, trainer.state.epoch, log)
                 history = trainer.fit()
         finally:
             progress.stop()
