@@ -26,13 +26,15 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     return groups
 
 
-def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: nn.Module, fused: bool = False) -> torch.optim.Optimizer:
+    """``fused``: torch's single-kernel implementation (archc/train/torch_fast.py turns it on for CUDA)."""
     groups = parameter_groups(model, cfg.weight_decay)
+    kind = {"fused": True} if fused else {}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.base_lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return torch.optim.SGD(groups, lr=cfg.base_lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **kind)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.base_lr)
-    return torch.optim.AdamW(groups, lr=cfg.base_lr)
+        return torch.optim.Adam(groups, lr=cfg.base_lr, **kind)
+    return torch.optim.AdamW(groups, lr=cfg.base_lr, **kind)
 
 
 def make_criterion(cfg: TrainConfig, outputs_probabilities: bool) -> Callable[[torch.Tensor, torch.Tensor], Any]:

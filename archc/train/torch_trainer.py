@@ -23,13 +23,14 @@ from torch import nn
 from archc.train.checkpoint import capture_rng, check_model, load_checkpoint, restore_rng, save_checkpoint
 from archc.train.config import TrainConfig
 from archc.train.data import Adaptation, Dataset, augmentation_params
-from archc.train.errors import TrainError
+from archc.train.errors import TrainError, TrainingInterrupted
 from archc.train.init_from import freeze_torch, hold_frozen_norms, init_torch
 from archc.train.progress import EpochProgress
 from archc.train.rundir import RunDir
 from archc.train.schedule import Schedule
 from archc.train.torch_data import Preprocess, Source, epoch_batches
 from archc.train.torch_device import Environment, seed_everything
+from archc.train.torch_fast import memory_efficient_model, resolve_speed
 from archc.train.torch_optim import make_criterion, make_ema, make_optimizer
 
 
@@ -83,6 +84,7 @@ class TorchTrainer:
         self.log = log
         self.board: Any = None  # a TensorBoard writer on the writing rank (archc.train.tensorboard.TorchBoard)
         self.state = Progress()
+        self.stop_requested = False  # set by Ctrl-C (errors.interrupt_requests): checkpoint and stop after a step
         if cfg.batch_size % env.world_size:
             raise TrainError(f"--batch-size {cfg.batch_size} (global) must divide evenly among "
                              f"{env.world_size} processes")
@@ -91,8 +93,8 @@ class TorchTrainer:
             raise TrainError(f"the training split has {len(data.dataset.train)} samples, fewer than one batch of "
                              f"{cfg.batch_size}; lower --batch-size")
         self.device = env.device
-        self.use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda"
-                                                    and torch.cuda.is_bf16_supported())
+        self.speed = resolve_speed(cfg, self.device)
+        self.use_bf16 = self.speed.bf16
         self._build()
 
     # ------------------------------------------------------------------------------------------------ building
@@ -104,12 +106,14 @@ class TorchTrainer:
             torch.backends.cudnn.allow_tf32 = True
         seed_everything(cfg.seed)
         model = self.info.build(cfg.seed)
+        if cfg.memory_efficient:
+            model = memory_efficient_model(model)
         if cfg.sync_bn and env.distributed and self.device.type != "cuda":
             raise TrainError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on the CPU)")
         if cfg.sync_bn and env.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
-        if cfg.channels_last:
+        if self.speed.channels_last:
             model = model.to(memory_format=torch.channels_last)
         if self.init_from:
             init_torch(model, self.info.graph, self.init_from, self.log)
@@ -121,14 +125,15 @@ class TorchTrainer:
         if env.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             train_model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-        self.train_model: Callable[..., torch.Tensor] = torch.compile(train_model) if cfg.compile else train_model
-        self.optimizer = make_optimizer(cfg, model)
+        self.train_model: Callable[..., torch.Tensor] = torch.compile(train_model) if self.speed.compile \
+            else train_model
+        self.optimizer = make_optimizer(cfg, model, fused=self.speed.fused_optimizer)
         self.schedule = Schedule(cfg.schedule, cfg.base_lr, self.steps_per_epoch, cfg.epochs, cfg.warmup_epochs,
                                  cfg.step_size, cfg.gamma)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
         self.criterion = make_criterion(cfg, self.info.outputs_probabilities)
         self.preprocess = Preprocess(self.data.mean, self.data.std, self.data.adaptation, self.device,
-                                     cfg.channels_last)
+                                     self.speed.channels_last)
         workers = cfg.workers if cfg.workers is not None else min(4, os.cpu_count() or 1)
         self.train_source = Source(self.data.dataset.train, self.device, workers)
         self.test_source = Source(self.data.dataset.test, self.device, workers)
@@ -168,7 +173,16 @@ class TorchTrainer:
         """Train from the current state to ``cfg.epochs``; returns the metrics history."""
         while self.state.epoch < self.cfg.epochs:
             self.train_epoch()
+            if self.stop_requested and self.state.epoch < self.cfg.epochs:
+                self._stop()  # the epoch's checkpoint is written
         return self.state.history
+
+    def _stop(self) -> None:
+        state = self.state
+        where = f"{state.epoch} epoch(s)" + (f" and {state.step_in_epoch} step(s)" if state.step_in_epoch else "")
+        raise TrainingInterrupted(f"interrupted after {where}; the checkpoint {self.run.checkpoint('last', '.pt')} "
+                                  "holds it" if self.run else f"interrupted after {where}",
+                                  self.run.path if self.run else None)
 
     def train_epoch(self) -> dict[str, Any]:
         """One epoch (or the rest of it): train, evaluate, record; returns its metrics row."""
@@ -221,11 +235,16 @@ class TorchTrainer:
                 self.progress_bar.update(step + 1, (state.loss_sum + loss_sum.item()) / total_seen,
                                          (state.correct + correct.item()) / total_seen, rate)
                 last_shown, shown_seen = now, seen
-            if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and step + 1 < len(batches):
+            interrupted = self.stop_requested and step + 1 < len(batches)  # on the last step: finish the epoch
+            if interrupted or cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and \
+                    step + 1 < len(batches):
                 self._accumulate(step + 1, loss_sum, correct, seen, time.perf_counter() - began)
                 loss_sum.zero_(), correct.zero_()
                 seen, shown_seen, began = 0, 0, time.perf_counter()
                 self.save("last")
+                if interrupted:
+                    self.progress_bar.stop()
+                    self._stop()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self._accumulate(0, loss_sum, correct, seen, time.perf_counter() - began)
@@ -249,8 +268,8 @@ class TorchTrainer:
             "epoch": state.epoch + 1, "epochs": self.cfg.epochs, "step": state.global_step,
             "train_loss": totals[0] / max(images, 1), "train_acc": totals[1] / max(images, 1),
             "test_loss": test_loss, "test_acc": test_acc,
-            "lr": self.schedule.lr(max(state.global_step - 1, 0)),  # of the epoch's last step, as in Keras
-            "images_per_s": images / max(state.train_time, 1e-9),
+            # the lr of the epoch's last step, as in Keras (the optimizer already holds the next step's)
+            "lr": self.schedule.lr(max(state.global_step - 1, 0)), "images_per_s": images / max(state.train_time, 1e-9),
             "epoch_time_s": state.train_time, "time": time.time(),
         }
         if self.ema is not None:

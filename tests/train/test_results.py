@@ -233,3 +233,19 @@ def test_predict_names_the_top_classes_of_image_files(trained: Path, tmp_path: P
         assert result["top"][0]["name"] == config["classes"][result["top"][0]["class"]]
     assert main(["predict", str(trained), str(tmp_path / "missing.png")]) == 2
     assert "no such image file" in capsys.readouterr().err
+
+
+def test_export_optimize_folds_the_trained_model(trained: Path, tmp_path: Path, capsys: Any):
+    """--optimize: BatchNorm folded into the convs with the trained (non-trivial) statistics, same outputs."""
+    import onnx
+    import onnxruntime
+
+    x = sample_input()
+    expected = checkpoint_model(trained, "best")(torch.from_numpy(x)).detach().numpy()
+    path = tmp_path / "folded.onnx"
+    assert main(["export", str(trained), "-o", str(path), "--optimize"]) == 0
+    assert "BatchNormalization" not in {node.op_type for node in onnx.load(str(path)).graph.node}
+    actual = onnxruntime.InferenceSession(str(path)).run(None, {"input": x})[0]
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert main(["export", str(trained), "-o", str(tmp_path / "folded.safetensors"), "--optimize"]) == 2
+    assert "folded weights would not load" in capsys.readouterr().err
