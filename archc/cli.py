@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emit-source", metavar="FILE.py", help="torch: also write a standalone PyTorch module file")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--optimize", action="store_true",
+                   help="write the inference model with BatchNorm folded and activations fused (docs/optimize.md)")
     add_limit_options(p)
     for module in _command_modules():
         module.register(sub)
@@ -111,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Further subcommands live in their own modules under archc/commands/; each defines ``register(subparsers)``
 #: which adds its parser and sets ``func`` (a function of the parsed args returning the exit status).
-COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "sweep", "train", "weights"]
+COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "predict", "runs", "sweep", "train",
+                   "weights"]
 
 
 def _command_modules() -> list[Any]:
@@ -261,7 +264,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
         _check_writable(Path(args.emit_source), args.force)
         if Path(args.emit_source).resolve() == output.resolve():
             raise UsageError(f"--emit-source and -o both name {output}")
+        if args.optimize:
+            raise UsageError("--emit-source writes the spec's own module; it cannot carry --optimize's folding")
     model = lower(graph, backend_name, args.seed, _limits(args))
+    if args.optimize:
+        from archc.api import optimize_for_export
+
+        model = optimize_for_export(model, backend_name)
     with atomic_path(output) as tmp:  # a failed or interrupted save leaves no half-written model file
         backend.save(model, graph, tmp)
     print(f"wrote {output}")

@@ -20,6 +20,7 @@ EPILOG = """examples:
   archc train --resume runs/resnet20-20250101-120000 --epochs 20
   torchrun --nproc-per-node 4 -m archc train resnet56 --data fashion-mnist --batch-size 512
   archc train densenet121 --backend keras --data fashion-mnist --epochs 2
+  archc train resnet18 --set num_classes=10 --init-from resnet18.pth --freeze 'layer1.*' --ema --grad-clip 5
 """
 
 
@@ -74,13 +75,33 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default 0)")
     group.add_argument("--seed", type=int, help="seed for weights, data order and augmentation (default 0)")
 
+    group.add_argument("--grad-clip", type=float, metavar="NORM",
+                       help="clip the global gradient norm to NORM before each step (default: no clipping)")
+    group.add_argument("--ema", type=float, nargs="?", const=0.9998, metavar="DECAY",
+                       help="also keep an exponential moving average of the weights (default decay 0.9998, as "
+                            "timm), evaluated each epoch and checkpointed beside them (torch)")
+
+    group = p.add_argument_group("initialization")
+    group.add_argument("--init-from", metavar="FILE",
+                       help="start from weights matched by name: a run folder, a checkpoint, a state_dict .pth, "
+                            ".safetensors, .keras or .weights.h5 (a classifier of another width is skipped)")
+    group.add_argument("--freeze", action="append", metavar="PATTERN",
+                       help="do not train the parameters matching PATTERN, e.g. 'layer1.*' (repeatable)")
+
     group = p.add_argument_group("device and speed")
     group.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA, then MPS, then CPU)")
     group.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                       help="auto (default): bf16 autocast on CUDA, fp32 elsewhere")
-    group.add_argument("--channels-last", action="store_true", default=None, help="NHWC memory format (torch)")
-    group.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the model (keras: jit_compile)")
+                       help="auto (default): bf16 autocast on CUDA (keras: mixed_bfloat16 on GPUs), fp32 elsewhere")
+    group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                       help="NHWC memory format (torch; default: on for CUDA)")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch.compile the model (default: on for CUDA unless --memory-efficient); keras: XLA "
+                            "jit_compile (default: on GPUs)")
+    group.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch's fused SGD / Adam / AdamW kernels (default: on for CUDA)")
+    group.add_argument("--memory-efficient", action="store_true", default=None,
+                       help="torch: BatchNorm -> ReLU -> conv chains (dense blocks) recompute BN + ReLU in backward "
+                            "instead of keeping them: less memory, same results (docs/optimize.md)")
     group.add_argument("--sync-bn", action="store_true", default=None,
                        help="DDP: BatchNorm statistics over the global batch (SyncBatchNorm)")
     group.add_argument("--threads", type=int, help="torch CPU threads (torch.set_num_threads)")

@@ -46,13 +46,14 @@ class Interpreter:
     """Expands the items of one validated spec into ``graph``; problems are recorded in ``sink``."""
 
     def __init__(self, graph: Graph, sink: DiagnosticSink, limits: Limits, blocks: dict[str, Any],
-                 defaults: dict[str, Any], root_env: Env):
+                 defaults: tuple[dict[str, Any], set[str]], root_env: Env):
         self.graph, self.sink, self.limits = graph, sink, limits
-        self.blocks, self.defaults, self.root_env = blocks, defaults, root_env
+        self.blocks, self.root_env = blocks, root_env
+        self.defaults, self.broken_defaults = defaults  # the usable entries, and the ops whose entry was wrong
         self.names = Names(graph, sink)
         self.cache = NodeCache(sink)
         self.evaluator = Evaluator()
-        self.defaults_have_expressions = contains_expression(defaults)
+        self.defaults_have_expressions = contains_expression(self.defaults)
         self.edges = 0
         self.steps = 0
 
@@ -84,7 +85,8 @@ class Interpreter:
         defaults = self.defaults.get(op)
         if defaults:
             args = {**self.evaluate(defaults, scope, position, f"defaults.{op}"), **(args or {})}
-        checked = self.cache.check(op, OPS.get(op), args or {}, [t.shape for t in inputs], position, path, raw)
+        checked = self.cache.check(op, OPS.get(op), args or {}, [t.shape for t in inputs], position, path, raw,
+                                   quiet_missing=op in self.broken_defaults)
         self.graph.add_op_node(full, {"op": op, "attrs": checked.attrs, "inputs": [t.node for t in inputs],
                                       "shape": checked.shape, "pos": position, "path": path,
                                       "auto_name": name is None, "error": checked.error, "connection": connection,

@@ -48,8 +48,10 @@ class TrainConfig:
     random_crop: int = 0
     hflip: bool = False
     precision: str = "auto"
-    channels_last: bool = False
-    compile: bool = False
+    channels_last: bool | None = None  # None: automatic, on for CUDA (archc/train/torch_fast.py)
+    compile: bool | None = None  # None: automatic (torch: on for CUDA; keras: XLA on GPUs)
+    fused_optimizer: bool | None = None  # None: automatic, on for CUDA
+    memory_efficient: bool = False  # torch: recompute BN + ReLU in backward (backends/torch/memory.py)
     sync_bn: bool = False
     device: str | None = None
     seed: int = 0
@@ -57,6 +59,10 @@ class TrainConfig:
     threads: int | None = None
     checkpoint_every: int = 0
     progress: bool = True
+    init_from: str | None = None
+    freeze: list[str] = field(default_factory=list)
+    grad_clip: float | None = None
+    ema: float | None = None
     out: str = "runs"
     name: str | None = None
     # --max-params / --max-activation-bytes: the limits checked before the model is built (archc/passes/limits.py)
@@ -99,6 +105,14 @@ class TrainConfig:
             raise TrainError("--warmup-epochs, --random-crop, --weight-decay and --checkpoint-every must be >= 0")
         if self.schedule == "onecycle" and self.warmup_epochs:
             raise TrainError("--schedule onecycle has its own warm-up (the first 30% of steps); drop --warmup-epochs")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise TrainError(f"--grad-clip must be a positive gradient norm, got {self.grad_clip}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise TrainError(f"--ema DECAY must be in (0, 1), got {self.ema} (timm's default: 0.9998)")
+        if self.ema is not None and self.backend == "keras":
+            raise TrainError("--ema is implemented by the torch loop; drop it or train with --backend torch")
+        if self.memory_efficient and self.backend != "torch":
+            raise TrainError("--memory-efficient is for the torch backend (its dense blocks recompute in backward)")
         if self.warmup_epochs >= self.epochs:
             raise TrainError(f"--warmup-epochs ({self.warmup_epochs}) must be smaller than --epochs ({self.epochs})")
 

@@ -36,10 +36,11 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
         graph = prepared.info.graph
         build = model_factory or (lambda seed: backend_module("torch").build_model(graph, seed=seed))
         info = ModelInfo(prepared.info.spec, prepared.info.input_shape, prepared.info.num_outputs,
-                         prepared.info.outputs_probabilities, build)
+                         prepared.info.outputs_probabilities, build, graph)
         data = DataInfo(prepared.dataset, prepared.adaptation, prepared.mean, prepared.std)
         progress = EpochProgress(writer_console, cfg.progress)
-        trainer = TorchTrainer(cfg, info, data, prepared.run, env, progress, log)
+        trainer = TorchTrainer(cfg, info, data, prepared.run, env, progress, log,
+                               init_from=None if prepared.resuming else cfg.init_from)
         resumed = ""
         if prepared.resuming:
             checkpoint = prepared.resume_from / "checkpoints" / "last.pt"
@@ -76,8 +77,7 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
 
 def _log_setup(log: Callable[[str], None], prepared: Any, trainer: TorchTrainer, env: Environment) -> None:
     cfg, dataset = prepared.cfg, prepared.dataset
-    extras = [p for p, on in (("bf16 autocast", trainer.use_bf16), ("channels-last", cfg.channels_last),
-                              ("torch.compile", cfg.compile)) if on]
+    extras = trainer.speed.describe() + (["memory-efficient"] if cfg.memory_efficient else [])
     if env.distributed:
         extras.append(f"DDP over {env.world_size} processes ({torch.distributed.get_backend()})")
     log(f"training {prepared.info.spec.name} on {describe_device(env.device)}"
