@@ -115,7 +115,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 #: Further subcommands live in their own modules under archc/commands/; each defines ``register(subparsers)``
 #: which adds its parser and sets ``func`` (a function of the parsed args returning the exit status).
-COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "sweep", "train", "weights"]
+COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "predict", "runs", "sweep", "train",
+                   "weights"]
 
 
 def _named_command(argv: list[str] | None) -> str | None:

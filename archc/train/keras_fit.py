@@ -114,24 +114,30 @@ def make_optimizer(cfg: Any, model: Any) -> Any:
     """Keras optimizers apply weight decay decoupled (AdamW-style) for SGD and Adam too; biases and BatchNorm
     parameters are excluded as in the torch loop."""
     keras, _ = _imports()
+    clip = {"global_clipnorm": cfg.grad_clip} if cfg.grad_clip else {}
     if cfg.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(cfg.base_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                         weight_decay=cfg.weight_decay or None)
+                                         weight_decay=cfg.weight_decay or None, **clip)
     elif cfg.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(cfg.base_lr, weight_decay=cfg.weight_decay or None)
+        optimizer = keras.optimizers.Adam(cfg.base_lr, weight_decay=cfg.weight_decay or None, **clip)
     else:
-        optimizer = keras.optimizers.AdamW(cfg.base_lr, weight_decay=cfg.weight_decay)
+        optimizer = keras.optimizers.AdamW(cfg.base_lr, weight_decay=cfg.weight_decay, **clip)
     if cfg.weight_decay:
         optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) <= 1])
     return optimizer
 
 
-def build_and_compile(prepared: Any) -> Any:
+def build_and_compile(prepared: Any, log: Any = None) -> Any:
     keras, _ = _imports()
     from archc.api import backend_module
+    from archc.train.init_from import freeze_keras, init_keras
 
     cfg, info = prepared.cfg, prepared.info
     model = backend_module("keras").build_model(info.graph, seed=cfg.seed)
+    if cfg.init_from and not prepared.resuming:
+        init_keras(model, info.graph, cfg.init_from, log)
+    if cfg.freeze:
+        freeze_keras(model, cfg.freeze, log)
     loss = keras.losses.CategoricalCrossentropy(from_logits=not info.outputs_probabilities,
                                                 label_smoothing=cfg.label_smoothing)
     model.compile(optimizer=make_optimizer(cfg, model), loss=loss,
@@ -310,7 +316,7 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
                          f"{cfg.batch_size}; lower --batch-size")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        model = build_and_compile(prepared)
+        model = build_and_compile(prepared, log)
     history: list[dict[str, Any]] = []
     best_acc, first_epoch = -1.0, 0
     if prepared.resuming:

@@ -63,6 +63,15 @@ def check_scalars(accumulator: Any, rows: list[dict[str, Any]]) -> None:
             (row["epoch"], pytest.approx(row[field], rel=1e-6, abs=1e-9)) for row in rows], tag
 
 
+def check_lr(rows: list[dict[str, Any]]) -> None:
+    """metrics.jsonl's lr is the learning rate of the epoch's last optimizer step, in both backends."""
+    from archc.train.schedule import Schedule
+
+    schedule = Schedule("cosine", 0.1, steps_per_epoch=8, epochs=2)
+    assert [row["lr"] for row in rows] == [pytest.approx(schedule.lr(row["step"] - 1), abs=1e-12) for row in rows]
+    assert rows[0]["lr"] > rows[-1]["lr"] > 0.0  # the last step still trains (the next would have lr 0)
+
+
 def text_of(accumulator: Any, tag: str) -> str:
     (event,) = accumulator.Tensors(tag)
     return event.tensor_proto.string_val[0].decode()
@@ -73,6 +82,7 @@ def test_torch_run_writes_event_files(tmp_path: Path):
                              threads=1, progress=False, out=str(tmp_path)))
     accumulator = events(result.run_dir / "tensorboard")
     check_scalars(accumulator, metrics(result.run_dir))
+    check_lr(metrics(result.run_dir))
     text = text_of(accumulator, "spec/text_summary")
     assert "tiny_cnn" in text and "block.conv" in text
 
@@ -86,6 +96,7 @@ def test_keras_run_writes_event_files_and_evaluates_again(tmp_path: Path):
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = tmp_path.iterdir()
     rows = metrics(run_dir)
+    check_lr(rows)
     board = run_dir / "tensorboard"
     ours = events(board / "archc")
     check_scalars(ours, rows)
