@@ -149,7 +149,7 @@ def _read_keras(graph: Any, path: Path) -> dict[str, Any]:
         import keras
 
         try:
-            return read_state(keras.saving.load_model(path, compile=False))
+            return read_state(keras.saving.load_model(path, compile=False, safe_mode=True))
         except (ValueError, OSError) as exc:
             raise UsageError(f"--from {path}: cannot read the Keras model ({exc})") from None
     model = _keras_model(graph)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ _KINDS = {"epochs": int, "batch_size": int, "eval_batch_size": int, "subset": in
           "lr": float, "momentum": float, "weight_decay": float, "gamma": float, "warmup_epochs": float,
           "label_smoothing": float, "nesterov": bool, "hflip": bool, "channels_last": bool, "compile": bool,
           "sync_bn": bool, "progress": bool, "param_limit": int, "activation_limit": int}
-_ACCEPTS = {int: (int,), float: (int, float), bool: (bool,)}
+_ACCEPTS = {int: (numbers.Integral,), float: (numbers.Real,), bool: (bool,)}  # numpy scalars too (sweeps)
 _NAMES = {int: "a whole number", float: "a number", bool: "true or false"}
 
 

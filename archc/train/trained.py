@@ -71,7 +71,7 @@ def _read_keras_checkpoint(path: Path, spec: Any, graph: Any) -> tuple[dict[str,
     model = archc_keras_model(graph)
     _check(path, saved, saved.get("weights", {}), spec, weight_shapes(model))
     try:
-        loaded = keras.saving.load_model(path, compile=False)
+        loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     except (ValueError, OSError) as exc:
         raise TrainError(f"{path}: cannot read the Keras checkpoint ({exc})") from None
     return read_tensors(loaded), saved.get("epoch")
