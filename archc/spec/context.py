@@ -55,7 +55,7 @@ class Connection(BaseModel):
     """Base of every connection's argument model. ``lazy_fields`` hold item lists or names that depend on loop
     variables: they are not evaluated before validation (the connection evaluates or expands them itself)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)  # built on first use
 
     kind: ClassVar[str] = ""
     summary: ClassVar[str] = ""
