@@ -185,4 +185,6 @@ def _write_torch(graph: Any, state: dict[str, Any], path: Path) -> None:
             out[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
         else:  # BatchNorm's step counter: Keras has none
             out[key] = torch.tensor(0, dtype=torch.long)
-    torch.save(out, path)
+    from archc.train.rundir import atomic_write
+
+    atomic_write(Path(path), lambda handle: torch.save(out, handle))  # no half-written file under its name
