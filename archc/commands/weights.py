@@ -197,9 +197,12 @@ def _write_torch(graph: Any, state: dict[str, Any], path: Path) -> None:
             out[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
         else:  # BatchNorm's step counter: Keras has none
             out[key] = torch.tensor(0, dtype=torch.long)
+    from archc.train.rundir import atomic_path, atomic_write
+
     if path.name.endswith(".safetensors"):
         from safetensors.torch import save_file
 
-        save_file({key: value.contiguous() for key, value in out.items()}, str(path), metadata={"format": "pt"})
+        with atomic_path(Path(path)) as tmp:  # no half-written file under its name
+            save_file({key: value.contiguous() for key, value in out.items()}, str(tmp), metadata={"format": "pt"})
     else:
-        torch.save(out, path)
+        atomic_write(Path(path), lambda handle: torch.save(out, handle))  # no half-written file under its name
