@@ -154,7 +154,7 @@ class OpSpec(BaseModel):
     ``traits``. Shapes are logical: ``(C, H, W)`` for images, ``(F,)`` for features, without the batch dimension.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # schemas built on first use (start-up)
 
     op_name: ClassVar[str] = ""
     #: number of inputs; None means two or more

@@ -68,6 +68,8 @@ def _type_name(value: Any) -> str:
         return "None"
     if isinstance(value, Mapping):
         return "mapping"
+    if isinstance(value, list):  # the loader's located lists are list subclasses: never name those
+        return "list"
     return type(value).__name__
 
 

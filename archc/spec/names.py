@@ -163,13 +163,13 @@ class Names:
     def _reference(self, ref: Any, ns: str, position: Position | None, path: str,
                    unknown: list[Diagnostic]) -> Tensor | None:
         if isinstance(ref, bool) or not isinstance(ref, (str, int)):
-            raise ItemError(f"from: takes a node name or a list of node names, got {_what(ref)}", position, path,
+            raise ItemError(f"expected a node name or a list of node names, got {_what(ref)}", position, path,
                             "write from: stem, or from: [branch_a, branch_b]")
         tensor = self.lookup(str(ref), ns)
         if tensor is None:
             if isinstance(ref, int):
-                diagnostic = Diagnostic(f"from: takes node names; no node is named '{ref}'", position, path,
-                                        "from: takes a node name or a list of node names")
+                diagnostic = Diagnostic(f"no node is named '{ref}'", position, path,
+                                        "from: takes a node name or a list of node names, named earlier")
             else:
                 diagnostic = Diagnostic(f"unknown node '{ref}'", position, path,
                                         did_you_mean(ref, self.visible(ns)) or

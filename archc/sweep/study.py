@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import socket
 import subprocess
@@ -137,6 +138,9 @@ def _check_options(cfg: SweepConfig) -> None:
         raise SweepError(f"--max-pruned must be positive, got {cfg.max_pruned}")
     if "resume" in cfg.train:
         raise SweepError("archc sweep continues a sweep when run again; --resume is for `archc train`")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SweepError("run archc sweep as one process (not under torchrun); --launcher \"torchrun ...\" makes each "
+                         "trial a DDP job")
     if cfg.launcher and cfg.train.get("backend") == "keras":
         raise SweepError("--launcher runs torchrun jobs; the keras backend spreads over GPUs by itself")
     TrainConfig(**cfg.train)  # the options' own checks (TrainError)
@@ -240,6 +244,7 @@ def open_study(sweep: Sweep) -> Any:
     study = optuna.create_study(storage=storage, study_name=sweep.study_name, sampler=_sampler(sweep),
                                 directions=list(sweep.directions), load_if_exists=True)
     _check_study(sweep, study)
+    requeue_interrupted(study)
     marker = sweep.folder / SWEEP_FILE
     if not marker.is_file():
         from archc.train.rundir import atomic_write_text
@@ -247,6 +252,26 @@ def open_study(sweep: Sweep) -> Any:
         atomic_write_text(marker, json.dumps({"study": sweep.study_name, "storage": masked(sweep.storage_url),
                                               **sweep.definition()}, indent=1) + "\n")
     return study
+
+
+def requeue_interrupted(study: Any) -> None:
+    """Queue again the candidate of each trial stopped by Ctrl-C (failed, ``interrupted``) that is not queued yet, as
+    Optuna's heartbeat retries the trial of a killed worker; the new trial resumes the old one's run folder."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    queued = {number for t in trials for number in t.system_attrs.get("retry_history", [])}
+    for trial in trials:
+        if trial.state != optuna.trial.TrialState.FAIL or not trial.user_attrs.get("interrupted"):
+            continue
+        if trial.number in queued:
+            continue
+        system = {**trial.system_attrs, "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+                  "retry_history": [*trial.system_attrs.get("retry_history", []), trial.number]}
+        user = {k: v for k, v in trial.user_attrs.items() if k != "interrupted"}
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=trial.params,
+                                                  distributions=trial.distributions, user_attrs=user,
+                                                  system_attrs=system))
 
 
 def _sampler(sweep: Sweep) -> Any:
@@ -357,8 +382,14 @@ class _Objective:
             self._say(trial, f"{shown}: {over}: over budget, pruned (not trained)")
             self.last_problem = f"{shown}: {over}"
             raise optuna.TrialPruned(over)
-        self._say(trial, f"{shown}: {human(costs['macs'])} MACs, {human(costs['params'])} params: training")
-        history, run_dir = self._train(trial.number, spec_values, train_values)
+        resume = self._interrupted_run(trial)
+        self._say(trial, f"{shown}: {human(costs['macs'])} MACs, {human(costs['params'])} params: "
+                         + (f"resuming {resume}" if resume else "training"))
+        try:
+            history, run_dir = self._train(trial.number, spec_values, train_values, resume)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)  # the next run of the sweep resumes it (requeue_interrupted)
+            raise
         self.trained = True
         return self._record(trial, history, run_dir, costs, shown)
 
@@ -387,16 +418,27 @@ class _Objective:
         self._say(trial, f"{shown}: the candidate of trial {earlier.number}: its result, not trained again")
         return earlier.values if len(earlier.values) > 1 else earlier.values[0]
 
-    def _train(self, number: int, spec_values: dict[str, Any], train_values: dict[str, Any]) -> tuple[list[Any],
-                                                                                                      Path]:
+    def _interrupted_run(self, trial: Any) -> Path | None:
+        """The run folder, on this machine, of the interrupted trial that this one retries (if it has a checkpoint)."""
+        frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
+        for number in reversed(frozen.system_attrs.get("retry_history", [])):
+            for folder in sorted(self.sweep.folder.glob(f"trial-{number:04d}-*"), reverse=True):
+                if any((folder / "checkpoints").glob("last.*")):
+                    return folder
+        return None
+
+    def _train(self, number: int, spec_values: dict[str, Any], train_values: dict[str, Any],
+               resume: Path | None) -> tuple[list[Any], Path]:
         overrides = [*self.sweep.overrides, *(f"{k}={json.dumps(v)}" for k, v in spec_values.items())]
         cfg = TrainConfig(**{**self.sweep.cfg.train, **train_values}, spec=self.sweep.cfg.spec, overrides=overrides,
                           out=str(self.sweep.folder), name=f"trial-{number:04d}")
+        machine = {k: v for k, v in self.sweep.cfg.train.items() if k in MACHINE_OPTIONS}
         if self.sweep.cfg.launcher:
-            return _train_subprocess(cfg, self.sweep.cfg.launcher, number)
+            return _train_subprocess(cfg, self.sweep.cfg.launcher, number, resume, machine)
         from archc.train.runner import run
 
-        result = run(cfg, console=self.console)
+        result = run(cfg, console=self.console) if resume is None else \
+            run(resume=resume, changes=machine, console=self.console)
         return result.history, Path(result.run_dir)
 
     def _record(self, trial: Any, history: list[Any], run_dir: Path, costs: dict[str, int], shown: str) -> Any:
@@ -433,13 +475,18 @@ def train_flags(cfg: TrainConfig) -> list[str]:
     return flags
 
 
-def _train_subprocess(cfg: TrainConfig, launcher: str, number: int) -> tuple[list[Any], Path]:
+def _train_subprocess(cfg: TrainConfig, launcher: str, number: int, resume: Path | None,
+                      machine: dict[str, Any]) -> tuple[list[Any], Path]:
     """One trial as its own job: ``LAUNCHER -m archc train ...`` (e.g. a torchrun DDP job)."""
     from archc.train.rundir import read_metrics
 
-    command = [*shlex.split(launcher), "-m", "archc", "train", cfg.spec, *train_flags(cfg)]
+    if resume is None:
+        arguments = [cfg.spec, *train_flags(cfg)]
+    else:
+        arguments = ["--resume", str(resume), *train_flags(TrainConfig().replace(**machine))]
+    command = [*shlex.split(launcher), "-m", "archc", "train", *arguments]
     code = subprocess.run(command, check=False).returncode
-    runs = sorted(Path(cfg.out).glob(f"trial-{number:04d}-*"), key=lambda p: p.stat().st_mtime)
+    runs = [resume] if resume else sorted(Path(cfg.out).glob(f"trial-{number:04d}-*"), key=lambda p: p.stat().st_mtime)
     if code != 0 or not runs:
         raise TrainError(f"trial {number}: `{shlex.join(command)}` exited with status {code}")
     return read_metrics(runs[-1] / "metrics.jsonl"), runs[-1]

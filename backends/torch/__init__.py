@@ -20,8 +20,8 @@ from archc.backends.torch.source import emit_source
 from archc.ir.graph import Graph
 from archc.ops.registry import OPS
 
-__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "build_model", "emit_source", "export",
-           "get_lowering", "register_lowering", "save"]
+__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "apply_passes", "build_model", "emit_source",
+           "export", "get_lowering", "optimize", "register_lowering", "save"]
 
 DEFAULT_SUFFIX = ".pt2"
 BUILTIN_LOWERINGS = ("activation", "block", "channel", "conv", "merge", "norm", "pool")
@@ -36,6 +36,27 @@ def _load_lowerings() -> None:
 
 
 LOWERINGS.set_loader(_load_lowerings)
+
+
+def optimize(model: torch.nn.Module, **options: object) -> torch.fx.GraphModule:
+    """An eval-only inference copy of an archc model: see ``archc.backends.torch.fold.optimize``."""
+    from archc.backends.torch.fold import optimize as fold
+
+    return fold(model, **options)
+
+
+def apply_passes(model: torch.fx.GraphModule, memory_efficient: bool = False,
+                 optimize: bool = False) -> torch.fx.GraphModule:
+    """The passes ``archc.load`` applies on request (docs/optimize.md)."""
+    if memory_efficient:
+        from archc.backends.torch.memory import memory_efficient as rewrite
+
+        model = rewrite(model)
+    if optimize:
+        from archc.backends.torch.fold import optimize as fold
+
+        model = fold(model)
+    return model
 
 
 def export(model: torch.nn.Module, graph: Graph) -> torch.export.ExportedProgram:
