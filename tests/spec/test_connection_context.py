@@ -115,4 +115,4 @@ def test_the_documented_new_connection_works_through_the_public_context():
 def test_the_registry_loads_the_built_in_connections_on_first_lookup_in_a_fresh_process():
     code = "from archc.spec.context import CONNECTIONS\nprint(CONNECTIONS.names())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip() == "['dense', 'highway', 'residual', 'se']", result.stderr
+    assert result.stdout.strip() == "['dense', 'highway', 'residual', 'se', 'split']", result.stderr
