@@ -18,7 +18,6 @@ import os
 import shlex
 import socket
 import subprocess
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -491,7 +490,3 @@ def _train_subprocess(cfg: TrainConfig, launcher: str, number: int, resume: Path
         raise TrainError(f"trial {number}: `{shlex.join(command)}` exited with status {code}")
     return read_metrics(runs[-1] / "metrics.jsonl"), runs[-1]
 
-
-def python_launcher() -> str:
-    """The launcher that runs a trial in a plain process of this Python (for tests and debugging)."""
-    return shlex.quote(sys.executable)
