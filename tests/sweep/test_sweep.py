@@ -172,6 +172,12 @@ def test_a_budget_no_candidate_meets(tmp_path, capsys):
     assert "none of the 2 corners of the space" in err and "the cheapest, width=8, has 127k MACs and 754 params" in err
 
 
+@needs_fashion_mnist
+def test_fewer_outputs_than_classes(tmp_path, capsys):
+    err = refused(tmp_path, capsys, "width: [4, 8]\n", "--set", "num_classes=5")
+    assert "spec 'tiny_cnn' has 5 outputs but fashion-mnist has 10 classes" in err
+
+
 def test_bad_budget_and_options(tmp_path, capsys):
     assert "--max-macs takes a count such as" in refused(tmp_path, capsys, "width: [4]\n", "--max-macs", "lots")
     assert "--trials must be positive" in refused(tmp_path, capsys, "width: [4]\n", "--trials", "0")
