@@ -29,7 +29,7 @@ from archc.sweep.budget import Budget, Costs, check_feasible, human
 from archc.sweep.errors import SweepError
 from archc.sweep.space import Space, load_space
 from archc.train.config import RESUMABLE_CHANGES, TrainConfig
-from archc.train.errors import TrainError
+from archc.train.errors import TrainError, TrainingInterrupted
 
 #: --objective -> (Optuna directions, the cost that goes with accuracy; None: accuracy alone)
 OBJECTIVES: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -339,6 +339,11 @@ def run_trials(sweep: Sweep, study: Any, console: Any) -> None:
         counted = sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                             optuna.trial.TrialState.RUNNING) for s in states)
         if counted >= sweep.cfg.trials:
+            running = states.count(optuna.trial.TrialState.RUNNING)
+            if running:
+                console.print(f"{running} trial(s) still running: on other workers, or left by a sweep that was "
+                              f"killed (those are failed and queued again after {GRACE_S} s without a heartbeat, "
+                              f"by the next run of the sweep)", highlight=False)
             return
         if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
             console.print("every candidate of the grid has been tried", highlight=False)
@@ -393,7 +398,7 @@ class _Objective:
             self._say(trial, f"{shown}: training failed: {exc}")
             self.last_problem = f"{shown}: {exc}"
             raise
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, TrainingInterrupted):
             trial.set_user_attr("interrupted", True)  # the next run of the sweep resumes it (requeue_interrupted)
             raise
         self.outcome = "trained"
@@ -492,7 +497,14 @@ def _train_subprocess(cfg: TrainConfig, launcher: str, number: int, resume: Path
     else:
         arguments = ["--resume", str(resume), *train_flags(TrainConfig().replace(**machine))]
     command = [*shlex.split(launcher), "-m", "archc", "train", *arguments]
-    code = subprocess.run(command, check=False).returncode
+    job = subprocess.Popen(command)
+    try:
+        code = job.wait()
+    except KeyboardInterrupt:
+        job.wait()  # Ctrl-C reached the job too: it checkpoints and stops (a second Ctrl-C leaves it at once)
+        raise
+    if code == 130:
+        raise TrainingInterrupted(f"trial {number}: the job was interrupted", resume)
     runs = [resume] if resume else sorted(Path(cfg.out).glob(f"trial-{number:04d}-*"), key=lambda p: p.stat().st_mtime)
     if code != 0 or not runs:
         raise TrainError(f"trial {number}: `{shlex.join(command)}` exited with status {code}")
