@@ -8,6 +8,8 @@ their node's name and are deleted after their last reader, so memory is freed as
 
 from __future__ import annotations
 
+import functools
+import inspect
 import keyword
 import operator
 import textwrap
@@ -19,7 +21,7 @@ from torch import nn
 
 from archc.backends.torch.build import OUTPUT, Plan, Step, make_plan
 from archc.backends.torch.init import init_statements
-from archc.backends.torch.registry import INFIX, Call
+from archc.backends.torch.registry import INFIX, Call, Module
 from archc.ir.graph import Graph
 
 INDENT = "    "
@@ -45,12 +47,30 @@ def module_access(name: str) -> str:
 
 
 def _qualified(target: Any) -> str:
+    """How emitted code names a function or layer class: ``F.relu``, ``torch.cat``, ``nn.Conv2d``, or the full path
+    of one defined elsewhere (a plugin's; its module is imported at the top of the file)."""
     name = target.__name__
-    if getattr(F, name, None) is target:
-        return f"F.{name}"
-    if getattr(torch, name, None) is target:
-        return f"torch.{name}"
-    raise ValueError(f"emit_source cannot name the function {target!r}; lowerings call torch or torch.nn.functional")
+    for prefix, namespace in (("F", F), ("torch", torch), ("nn", nn)):
+        if getattr(namespace, name, None) is target:
+            return f"{prefix}.{name}"
+    module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", "")
+    if not module or "<" in qualname or module == "__main__":
+        raise ValueError(f"emit_source cannot name {target!r}: it is not importable (define it at module level)")
+    return f"{module}.{qualname}"
+
+
+def _foreign_modules(plan: Plan) -> list[str]:
+    """Modules (other than torch's) that the emitted code names: plugins' layers and functions."""
+    found: dict[str, None] = {}
+    for step in plan.steps:
+        for part in step.parts:
+            target = part.cls if isinstance(part, Module) else part.target
+            if isinstance(target, str) or target in INFIX or target is operator.getitem:
+                continue
+            text = _qualified(target)
+            if text.split(".")[0] not in ("F", "torch", "nn"):
+                found[target.__module__] = None
+    return list(found)
 
 
 def _slice(part: Any) -> str:
@@ -89,63 +109,44 @@ def render_call(call: Call, args: list[str]) -> str:
 
 
 def _expression(step: Step, args: list[str]) -> str:
-    if isinstance(step.lowered, nn.Module):
-        return f"{module_access(step.name)}({', '.join(args)})"
     text = ""
-    for index, call in enumerate(step.lowered):
+    for index, part in enumerate(step.parts):
         if index:
-            previous = step.lowered[index - 1]
-            args = [f"({text})" if previous.fold and previous.target in INFIX else text]
-        text = render_call(call, args)
+            previous = step.parts[index - 1]
+            infix = isinstance(previous, Call) and previous.fold and previous.target in INFIX
+            args = [f"({text})" if infix else text]
+        text = f"{module_access(step.name)}({', '.join(args)})" if isinstance(part, Module) else render_call(part, args)
     return text
 
 
 def _wrapped_pack(target: str, step: Step, args: list[str]) -> list[str]:
     """A long ``torch.cat([...], dim=1)`` (a late DenseNet layer reads every earlier one) over several lines."""
-    (call,) = step.lowered  # type: ignore[misc]
+    (call,) = step.parts
+    assert isinstance(call, Call)
     extra = [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
     chunks = textwrap.wrap(", ".join(args) + ",", WIDTH - 4 * len(INDENT), break_long_words=False)
     return [f"{target} = {_qualified(call.target)}([", *[INDENT + chunk for chunk in chunks],
             f"], {', '.join(extra)})" if extra else "])"]
 
 
-def _int_or_pair(value: tuple[int, ...]) -> str:
-    return str(value[0]) if len(set(value)) == 1 else repr(tuple(value))
+@functools.cache
+def _defaults(cls: type[nn.Module]) -> dict[str, Any]:
+    return {name: parameter.default for name, parameter in inspect.signature(cls).parameters.items()
+            if parameter.default is not inspect.Parameter.empty}
 
 
-def _arguments(positional: list[Any], keywords: list[tuple[str, Any, Any]]) -> str:
-    """``positional`` then ``name=value`` for each (name, value, default) whose value is not the default."""
-    parts = [str(value) for value in positional]
-    parts += [f"{name}={value}" for name, value, default in keywords if value != default]
-    return ", ".join(parts)
+def _is_default(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and value == default  # True == 1, but bias=1 is no default
 
 
-def _constructor(module: nn.Module) -> str:
-    """The constructor call of a built-in layer, defaults left out, as one would write it by hand."""
-    if type(module) is nn.Conv2d:
-        return "nn.Conv2d(" + _arguments([module.in_channels, module.out_channels], [
-            ("kernel_size", _int_or_pair(module.kernel_size), None), ("stride", _int_or_pair(module.stride), "1"),
-            ("padding", _int_or_pair(module.padding), "0"), ("dilation", _int_or_pair(module.dilation), "1"),
-            ("groups", module.groups, 1), ("bias", module.bias is not None, True)]) + ")"
-    if type(module) is nn.Linear:
-        return "nn.Linear(" + _arguments([module.in_features, module.out_features],
-                                         [("bias", module.bias is not None, True)]) + ")"
-    if type(module) in (nn.BatchNorm1d, nn.BatchNorm2d):
-        return f"nn.{type(module).__name__}(" + _arguments([module.num_features], [
-            ("eps", module.eps, 1e-5), ("momentum", module.momentum, 0.1)]) + ")"
-    if type(module) in (nn.MaxPool2d, nn.AvgPool2d):
-        stride = module.stride if module.stride != module.kernel_size else None  # torch's default: the kernel
-        return f"nn.{type(module).__name__}(" + _arguments([], [
-            ("kernel_size", module.kernel_size, None), ("stride", stride, None), ("padding", module.padding, 0)]) + ")"
-    if type(module) is nn.GELU:
-        return "nn.GELU()" if module.approximate == "none" else f'nn.GELU(approximate="{module.approximate}")'
-    if type(module) is nn.Dropout:
-        return f"nn.Dropout(p={module.p})"
-    # other torch layers print as their own constructor call
-    text = repr(module)
-    if type(module).__module__.split(".")[:2] != ["torch", "nn"] or "\n" in text:
-        raise ValueError(f"emit_source writes torch.nn layers only, got {type(module).__qualname__}")
-    return f"nn.{text}"
+def constructor(description: Module) -> str:
+    """The constructor call of a described module, arguments equal to the constructor's defaults left out: exactly
+    what the GraphModule's builder calls (backends/torch/build.py:instantiate)."""
+    defaults = _defaults(description.cls)
+    parts = [_literal(value) for value in description.args]
+    parts += [f"{key}={_literal(value)}" for key, value in description.kwargs.items()
+              if not (key in defaults and _is_default(value, defaults[key]))]
+    return f"{_qualified(description.cls)}({', '.join(parts)})"
 
 
 def _tree(plan: Plan) -> dict[str, Any]:
@@ -158,7 +159,8 @@ def _tree(plan: Plan) -> dict[str, Any]:
             if not isinstance(owner, dict):
                 raise ValueError(f"emit_source: '{step.name}' sits inside the layer '{'.'.join(parents[:depth + 1])}'; "
                                  "only containers hold layers in the emitted file")
-        owner[leaf] = _constructor(step.lowered)  # type: ignore[arg-type]
+        assert step.description is not None
+        owner[leaf] = constructor(step.description)
     return tree
 
 
@@ -217,8 +219,8 @@ def _reset_method(plan: Plan) -> list[str]:
 
 
 def _is_augmented_add(step: Step) -> bool:
-    return isinstance(step.lowered, tuple) and len(step.lowered) == 1 and step.lowered[0].method \
-        and step.lowered[0].target == "add_"
+    return len(step.parts) == 1 and isinstance(step.parts[0], Call) and step.parts[0].method \
+        and step.parts[0].target == "add_"
 
 
 def _forward_method(plan: Plan) -> list[str]:
@@ -233,7 +235,8 @@ def _forward_method(plan: Plan) -> list[str]:
         statement = f"{names[step.name]} = {_expression(step, args)}"
         if _is_augmented_add(step) and len(args) == 2 and names[step.name] == args[0]:
             statement = f"{args[0]} += {args[1]}"  # as torchvision writes its residual sum
-        if len(statement) > WIDTH - 2 * len(INDENT) and isinstance(step.lowered, tuple) and step.lowered[0].pack:
+        if len(statement) > WIDTH - 2 * len(INDENT) and len(step.parts) == 1 and isinstance(step.parts[0], Call) \
+                and step.parts[0].pack:
             lines += [INDENT + line for line in _wrapped_pack(names[step.name], step, args)]
         else:
             lines.append(INDENT + statement)
@@ -264,6 +267,7 @@ def emit_source(graph: Graph) -> str:
     for method in filter(None, methods):
         body += ["", *[INDENT + line for line in method]]
     uses_functional = any("F." in line for line in body)
+    foreign = "".join(f"import {module}\n" for module in _foreign_modules(plan))
     return f'''"""{graph.name_}: a standalone PyTorch module, generated by archc {__version__}.
 
 The submodules carry the spec's node names, so a state_dict of the archc model loads with strict=True:
@@ -276,7 +280,7 @@ from __future__ import annotations
 
 import torch
 {"import torch.nn.functional as F" + chr(10) if uses_functional else ""}from torch import nn
-
+{chr(10) + foreign if foreign else ""}
 
 {chr(10).join(body)}
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archc.backends.torch.registry import Call, LoweringNode, register_lowering
+from archc.backends.torch.registry import Call, LoweringNode, Module, register_lowering
 
 
 def _pool_kwargs(node: LoweringNode) -> dict[str, object]:
@@ -21,15 +21,15 @@ def _pool_kwargs(node: LoweringNode) -> dict[str, object]:
 
 
 @register_lowering("maxpool")
-def lower_maxpool(node: LoweringNode) -> nn.Module:
+def lower_maxpool(node: LoweringNode) -> Module:
     """nn.MaxPool2d."""
-    return nn.MaxPool2d(**_pool_kwargs(node))
+    return Module(nn.MaxPool2d, kwargs=_pool_kwargs(node))
 
 
 @register_lowering("avgpool")
-def lower_avgpool(node: LoweringNode) -> nn.Module:
+def lower_avgpool(node: LoweringNode) -> Module:
     """nn.AvgPool2d (padding counts as zeros, torch's default)."""
-    return nn.AvgPool2d(**_pool_kwargs(node))  # count_include_pad=True, the spec's convention
+    return Module(nn.AvgPool2d, kwargs=_pool_kwargs(node))  # count_include_pad=True, the spec's convention
 
 
 @register_lowering("global_avgpool")
