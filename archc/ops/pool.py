@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archc.ops.conv import IntPair, NonNegPair, conv_output_size
-from archc.ops.registry import OpSpec, Shape, ShapeError, expect_rank, pair, register_op
+from archc.ops.registry import Example, OpSpec, Shape, ShapeError, expect_rank, pair, register_op
 
 POOL = frozenset({"pool", "keeps dtype", "keeps sign"})
 
@@ -35,11 +35,13 @@ class _Pool(OpSpec):
 @register_op("maxpool")
 class MaxPool(_Pool):
     summary = "2-D max pooling"
+    examples = (Example((4, 7, 7), {"kernel": 3, "stride": 2, "padding": 1}), Example((4, 6, 6), {"kernel": 2}))
 
 
 @register_op("avgpool")
 class AvgPool(_Pool):
     summary = "2-D average pooling (padding counts as zeros, as torch's default)"
+    examples = (Example((4, 7, 7), {"kernel": 3, "stride": 2, "padding": 1}), Example((4, 6, 6), {"kernel": [2, 3]}))
 
 
 @register_op("global_avgpool")
@@ -47,6 +49,7 @@ class GlobalAvgPool(OpSpec):
     """Mean over H and W. Keeps [C, 1, 1] like torch's AdaptiveAvgPool2d(1) unless ``keepdims: false``."""
 
     summary = "mean over height and width"
+    examples = (Example((4, 5, 5)), Example((4, 5, 5), {"keepdims": False}))
     traits = POOL
     keepdims: bool = True
 
@@ -58,3 +61,4 @@ class GlobalAvgPool(OpSpec):
 @register_op("global_maxpool")
 class GlobalMaxPool(GlobalAvgPool):
     summary = "max over height and width"
+    examples = (Example((4, 5, 5)), Example((4, 5, 5), {"keepdims": False}))
