@@ -20,13 +20,14 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from archc.ir.node import OpNode
 from archc.registry import Registry
+
+if TYPE_CHECKING:  # no torch import at run time: plugins register lowerings without loading it
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)
