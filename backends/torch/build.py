@@ -256,44 +256,64 @@ def _install(root: nn.Module, name: str, module: nn.Module) -> None:
     owner.add_module(leaf, module)
 
 
-def _emit_parts(graph: fx.Graph, step: Step, args: list[fx.Node]) -> fx.Node:
-    value: fx.Node | None = None
+def _emit_parts(graph: fx.Graph, step: Step, args: list[fx.Node]) -> list[fx.Node]:
+    """The FX nodes of one step, in order; the last one is the step's value."""
+    made: list[fx.Node] = []
     for index, call in enumerate(step.parts):
         last = index == len(step.parts) - 1
         name = step.ident if last else f"{step.ident}_{call.name}"
         if isinstance(call, Module):
-            value = graph.create_node("call_module", step.name, tuple(args), {}, name=name)
-            args = [value]
-            continue
-        kind = "call_method" if call.method else "call_function"
-        kwargs = dict(call.kwargs)
-        if call.fold:
+            made.append(graph.create_node("call_module", step.name, tuple(args), {}, name=name))
+        elif call.fold:
+            kind = "call_method" if call.method else "call_function"
             value = args[0]
             for position, other in enumerate(args[1:], start=2):
                 node_name = name if position == len(args) else f"{name}_{position - 1}"
-                value = graph.create_node(kind, call.target, (value, other, *call.args), kwargs, name=node_name)
-        elif call.pack:
-            value = graph.create_node(kind, call.target, (list(args), *call.args), kwargs, name=name)
+                value = graph.create_node(kind, call.target, (value, other, *call.args), dict(call.kwargs),
+                                          name=node_name)
+                made.append(value)
         else:
-            value = graph.create_node(kind, call.target, (*args, *call.args), kwargs, name=name)
-        args = [value]
-    assert value is not None
-    return value
+            kind = "call_method" if call.method else "call_function"
+            inputs = (list(args),) if call.pack else tuple(args)
+            made.append(graph.create_node(kind, call.target, (*inputs, *call.args), dict(call.kwargs), name=name))
+        args = [made[-1]]
+    return made
 
 
-def build_graph_module(plan: Plan) -> fx.GraphModule:
-    """The GraphModule of a plan: call_module nodes for modules, call_function / call_method nodes for the rest."""
+@dataclass
+class Program:
+    """THE code generator's output: the FX graph of a plan, its root module and which FX nodes each step made.
+
+    ``build_graph_module`` wraps it into the GraphModule; ``source.emit_source`` prints the same FX nodes as Python,
+    so the generated forward and the emitted file's forward are one program, printed twice.
+    """
+
+    graph: fx.Graph
+    root: nn.Module
+    nodes: dict[str, list[fx.Node]]  # step name -> its FX nodes, in order (the last one is its value)
+
+
+def generate(plan: Plan) -> Program:
+    """The FX program of a plan: call_module nodes for modules, call_function / call_method nodes for the rest."""
     graph = fx.Graph()
     env = {plan.input_name: graph.placeholder(plan.input_name)}
     root = nn.Module()
+    nodes: dict[str, list[fx.Node]] = {}
     for step in plan.steps:
         if step.module is not None:
             _install(root, step.name, step.module)
-        env[step.name] = _emit_parts(graph, step, [env[source] for source in step.inputs])
+        nodes[step.name] = _emit_parts(graph, step, [env[source] for source in step.inputs])
+        env[step.name] = nodes[step.name][-1]
     graph.output(env[plan.output])
+    return Program(graph, root, nodes)
+
+
+def build_graph_module(plan: Plan) -> fx.GraphModule:
+    """The GraphModule of a plan (its generated program)."""
+    program = generate(plan)
     # an nn.Module root (not a dict): GraphModule then copies the submodules in graph order, so the state_dict keys
     # come in the order of the spec, as in the reference implementations (a dict root is sorted by depth)
-    return fx.GraphModule(root, graph, class_name=plan.class_name)
+    return fx.GraphModule(program.root, program.graph, class_name=plan.class_name)
 
 
 def build_model(graph: Graph, seed: int | None = None) -> fx.GraphModule:

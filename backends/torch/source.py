@@ -16,12 +16,13 @@ import textwrap
 from typing import Any
 
 import torch
+import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from archc.backends.torch.build import OUTPUT, Plan, Step, make_plan
+from archc.backends.torch.build import OUTPUT, Plan, Program, Step, generate, make_plan
 from archc.backends.torch.init import init_statements
-from archc.backends.torch.registry import INFIX, Call, Module
+from archc.backends.torch.registry import INFIX, Module
 from archc.ir.graph import Graph
 
 INDENT = "    "
@@ -59,17 +60,16 @@ def _qualified(target: Any) -> str:
     return f"{module}.{qualname}"
 
 
-def _foreign_modules(plan: Plan) -> list[str]:
+def _foreign_modules(plan: Plan, program: Program) -> list[str]:
     """Modules (other than torch's) that the emitted code names: plugins' layers and functions."""
+    targets = [step.description.cls for step in plan.steps if step.description is not None]
+    targets += [node.target for node in program.graph.nodes if node.op == "call_function"]
     found: dict[str, None] = {}
-    for step in plan.steps:
-        for part in step.parts:
-            target = part.cls if isinstance(part, Module) else part.target
-            if isinstance(target, str) or target in INFIX or target is operator.getitem:
-                continue
-            text = _qualified(target)
-            if text.split(".")[0] not in ("F", "torch", "nn"):
-                found[target.__module__] = None
+    for target in targets:
+        if target in INFIX or target is operator.getitem:
+            continue
+        if _qualified(target).split(".")[0] not in ("F", "torch", "nn"):
+            found[target.__module__] = None
     return list(found)
 
 
@@ -84,48 +84,57 @@ def _literal(value: Any) -> str:
     return _quote(value) if isinstance(value, str) else repr(value)
 
 
-def render_call(call: Call, args: list[str]) -> str:
-    """The Python expression of one Call applied to argument expressions."""
-    if call.fold and call.target in INFIX:
-        return f" {INFIX[call.target]} ".join(args)
-    if call.target is operator.getitem:
-        (index,) = call.args
-        return f"{args[0]}[{', '.join(_slice(part) for part in index)}]"
-    extra = [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
-    if call.method:
-        groups = [[other] for other in args[1:]] if call.fold else [args[1:]]
-        text = args[0]
-        for group in groups:
-            text = f"{text}.{call.name}({', '.join([*group, *extra])})"
-        return text
-    name = _qualified(call.target)
-    if call.fold:
-        text = args[0]
-        for other in args[1:]:
-            text = f"{name}({text}, {other})"
-        return text
-    parts = [f"[{', '.join(args)}]"] if call.pack else list(args)
-    return f"{name}({', '.join(parts + extra)})"
+Text = tuple[str, str | None]  # an expression and, when it is an infix expression, its operator
 
 
-def _expression(step: Step, args: list[str]) -> str:
-    text = ""
-    for index, part in enumerate(step.parts):
-        if index:
-            previous = step.parts[index - 1]
-            infix = isinstance(previous, Call) and previous.fold and previous.target in INFIX
-            args = [f"({text})" if infix else text]
-        text = f"{module_access(step.name)}({', '.join(args)})" if isinstance(part, Module) else render_call(part, args)
-    return text
+def _argument(value: Any, texts: dict[fx.Node, Text]) -> str:
+    if isinstance(value, fx.Node):
+        return texts[value][0]
+    if isinstance(value, (list, tuple)) and any(isinstance(item, fx.Node) for item in value):
+        return f"[{', '.join(_argument(item, texts) for item in value)}]"
+    return _literal(value)
 
 
-def _wrapped_pack(target: str, step: Step, args: list[str]) -> list[str]:
+def _operand(value: Any, texts: dict[fx.Node, Text], operator_: str | None = None) -> str:
+    """An expression used as an operand: parenthesised when it is an infix expression of another operator."""
+    text, infix = texts[value] if isinstance(value, fx.Node) else (_literal(value), None)
+    return text if infix is None or infix == operator_ else f"({text})"
+
+
+def render_node(node: fx.Node, texts: dict[fx.Node, Text]) -> Text:
+    """The Python expression of one FX node of the generated program, its arguments given as expressions."""
+    if node.op == "call_module":
+        return f"{module_access(str(node.target))}({', '.join(_argument(a, texts) for a in node.args)})", None
+    if node.op == "call_function" and node.target in INFIX:
+        symbol = INFIX[node.target]
+        left, right = node.args
+        return f"{_operand(left, texts, symbol)} {symbol} {_operand(right, texts)}", symbol
+    if node.op == "call_function" and node.target is operator.getitem:
+        base, index = node.args
+        return f"{_operand(base, texts)}[{', '.join(_slice(part) for part in index)}]", None
+    extra = [f"{key}={_literal(value)}" for key, value in node.kwargs.items()]
+    if node.op == "call_method":
+        receiver, *rest = node.args
+        arguments = [_argument(a, texts) for a in rest] + extra
+        return f"{_operand(receiver, texts)}.{node.target}({', '.join(arguments)})", None
+    arguments = [_argument(a, texts) for a in node.args] + extra
+    return f"{_qualified(node.target)}({', '.join(arguments)})", None
+
+
+def _expression(nodes: list[fx.Node], texts: dict[fx.Node, Text]) -> str:
+    """One step's FX nodes as one expression: the earlier ones nest into the later ones."""
+    for node in nodes:
+        texts[node] = render_node(node, texts)
+    return texts[nodes[-1]][0]
+
+
+def _wrapped_pack(target: str, node: fx.Node, texts: dict[fx.Node, Text]) -> list[str]:
     """A long ``torch.cat([...], dim=1)`` (a late DenseNet layer reads every earlier one) over several lines."""
-    (call,) = step.parts
-    assert isinstance(call, Call)
-    extra = [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
-    chunks = textwrap.wrap(", ".join(args) + ",", WIDTH - 4 * len(INDENT), break_long_words=False)
-    return [f"{target} = {_qualified(call.target)}([", *[INDENT + chunk for chunk in chunks],
+    first, *rest = node.args
+    extra = [_literal(arg) for arg in rest] + [f"{key}={_literal(value)}" for key, value in node.kwargs.items()]
+    chunks = textwrap.wrap(", ".join(texts[item][0] for item in first) + ",", WIDTH - 4 * len(INDENT),
+                           break_long_words=False)
+    return [f"{target} = {_qualified(node.target)}([", *[INDENT + chunk for chunk in chunks],
             f"], {', '.join(extra)})" if extra else "])"]
 
 
@@ -218,28 +227,36 @@ def _reset_method(plan: Plan) -> list[str]:
     return lines
 
 
-def _is_augmented_add(step: Step) -> bool:
-    return len(step.parts) == 1 and isinstance(step.parts[0], Call) and step.parts[0].method \
-        and step.parts[0].target == "add_"
+def _is_augmented_add(nodes: list[fx.Node]) -> bool:
+    return len(nodes) == 1 and nodes[0].op == "call_method" and nodes[0].target == "add_" and len(nodes[0].args) == 2
 
 
-def _forward_method(plan: Plan) -> list[str]:
+def _is_pack(nodes: list[fx.Node]) -> bool:
+    return len(nodes) == 1 and nodes[0].op == "call_function" and isinstance(nodes[0].args[0], (list, tuple))
+
+
+def _forward_method(plan: Plan, program: Program) -> list[str]:
+    """The forward of the emitted file: the FX nodes of the generated program, one statement per step."""
     names = {plan.input_name: plan.input_ident}
+    texts: dict[fx.Node, Text] = {}
+    placeholder = next(iter(program.graph.nodes))
+    texts[placeholder] = (plan.input_ident, None)
     last_reader = {source: step.name for step in plan.steps for source in step.inputs}
     lines = [f"def forward(self, {plan.input_ident}: torch.Tensor) -> torch.Tensor:"]
     for index, step in enumerate(plan.steps):
+        nodes = program.nodes[step.name]
         args = [names[source] for source in step.inputs]
         following = plan.steps[index + 1].name if index + 1 < len(plan.steps) else None
         # a value read by the next line only flows through x, as in hand-written forwards
         names[step.name] = "x" if plan.readers[step.name] == [following] else step.ident
-        statement = f"{names[step.name]} = {_expression(step, args)}"
-        if _is_augmented_add(step) and len(args) == 2 and names[step.name] == args[0]:
+        statement = f"{names[step.name]} = {_expression(nodes, texts)}"
+        if _is_augmented_add(nodes) and names[step.name] == args[0]:
             statement = f"{args[0]} += {args[1]}"  # as torchvision writes its residual sum
-        if len(statement) > WIDTH - 2 * len(INDENT) and len(step.parts) == 1 and isinstance(step.parts[0], Call) \
-                and step.parts[0].pack:
-            lines += [INDENT + line for line in _wrapped_pack(names[step.name], step, args)]
+        if len(statement) > WIDTH - 2 * len(INDENT) and _is_pack(nodes):
+            lines += [INDENT + line for line in _wrapped_pack(names[step.name], nodes[0], texts)]
         else:
             lines.append(INDENT + statement)
+        texts[nodes[-1]] = (names[step.name], None)  # later steps read the variable
         dead = [names[source] for source in dict.fromkeys(step.inputs)
                 if last_reader[source] == step.name and names[source] not in ("x", plan.input_ident)
                 and OUTPUT not in plan.readers[source]]
@@ -261,13 +278,14 @@ def emit_source(graph: Graph) -> str:
     input_shape = ", ".join(map(str, graph.nodes[graph.input_node]["shape"]))
     output_shape = ", ".join(map(str, graph.nodes[graph.output_node]["shape"]))
     reset = _reset_method(plan)
-    methods = [_init_method(plan, bool(reset)), reset, _forward_method(plan)]
+    program = generate(plan)
+    methods = [_init_method(plan, bool(reset)), reset, _forward_method(plan, program)]
     body = [f"class {plan.class_name}(nn.Module):",
             f'{INDENT}"""{graph.name_}: input [N, {input_shape}] -> output [N, {output_shape}]."""']
     for method in filter(None, methods):
         body += ["", *[INDENT + line for line in method]]
     uses_functional = any("F." in line for line in body)
-    foreign = "".join(f"import {module}\n" for module in _foreign_modules(plan))
+    foreign = "".join(f"import {module}\n" for module in _foreign_modules(plan, program))
     return f'''"""{graph.name_}: a standalone PyTorch module, generated by archc {__version__}.
 
 The submodules carry the spec's node names, so a state_dict of the archc model loads with strict=True:
