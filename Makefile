@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # the CUDA build of torch 2.14.1 pairs with torchvision 0.29.1 (timm and the reference checks need torchvision)
 TORCH := torch==2.14.1 torchvision==0.29.1
-APT_PACKAGES := dataset-fashion-mnist graphviz chromium
+APT_PACKAGES := dataset-fashion-mnist graphviz chromium postgresql
 
 .PHONY: demo install install-system test test-all
 
@@ -16,7 +16,8 @@ install: $(PY)
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[torch,keras,experiments,test]"
 
-# Debian packages the tests read or call: Fashion-MNIST IDX files, Graphviz dot, headless Chromium
+# Debian packages the tests read or call: Fashion-MNIST IDX files, Graphviz dot, headless Chromium, PostgreSQL
+# (tests/sweep starts its own server on a free port)
 install-system:
 	@if command -v apt-get >/dev/null; then \
 	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -13,6 +13,7 @@ from typing import Any
 
 from archc.errors import SpecError
 from archc.spec.resolve import allowed_paths
+from archc.train.errors import TrainError
 
 EPILOG = """examples:
   archc validate specs/resnet50.yaml
@@ -50,13 +51,13 @@ def _count(text: str) -> int:
     return int(value)
 
 
-def add_limit_options(parser: argparse.ArgumentParser) -> None:
+def add_limit_options(parser: Any, dests: tuple[str, str] = ("max_params", "max_activation_bytes")) -> None:
     """--max-params / --max-activation-bytes: the limits checked before lowering (docs/limits.md)."""
     from archc.passes.limits import MAX_ACTIVATION_BYTES, MAX_PARAMS
 
-    parser.add_argument("--max-params", type=_count, metavar="N",
+    parser.add_argument("--max-params", dest=dests[0], type=_count, metavar="N",
                         help=f"refuse networks with more parameters and buffers (default {MAX_PARAMS:.0e})")
-    parser.add_argument("--max-activation-bytes", type=_count, metavar="N",
+    parser.add_argument("--max-activation-bytes", dest=dests[1], type=_count, metavar="N",
                         help=f"refuse networks whose float32 activations of one batch take more bytes "
                         f"(default {MAX_ACTIVATION_BYTES // 2**30} GiB)")
 
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emit-source", metavar="FILE.py", help="torch: also write a standalone PyTorch module file")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--optimize", action="store_true",
+                   help="write the inference model with BatchNorm folded and activations fused (docs/optimize.md)")
     add_limit_options(p)
     for module in _command_modules():
         module.register(sub)
@@ -112,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Further subcommands live in their own modules under archc/commands/; each defines ``register(subparsers)``
 #: which adds its parser and sets ``func`` (a function of the parsed args returning the exit status).
-COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "train", "weights"]
+COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "predict", "runs", "sweep", "train",
+                   "weights"]
 
 
 def _command_modules() -> list[Any]:
@@ -268,7 +272,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
         _check_writable(Path(args.emit_source), args.force)
         if Path(args.emit_source).resolve() == output.resolve():
             raise UsageError(f"--emit-source and -o both name {output}")
+        if args.optimize:
+            raise UsageError("--emit-source writes the spec's own module; it cannot carry --optimize's folding")
     model = lower(graph, backend_name, args.seed, _limits(args))
+    if args.optimize:
+        from archc.api import optimize_for_export
+
+        model = optimize_for_export(model, backend_name)
     with atomic_path(output) as tmp:  # a failed or interrupted save leaves no half-written model file
         backend.save(model, graph, tmp)
     print(f"wrote {output}")
@@ -298,10 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"archc: error: {exc}", file=sys.stderr)
         return 2
+    except TrainError as exc:  # a training setup that cannot work (every command that reads runs raises it)
+        print(f"archc: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # a read-only folder, a full disk, a file where a folder should be: one line, no trace
         print(f"archc: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("archc: interrupted", file=sys.stderr)
         return 130
 
 

@@ -32,6 +32,8 @@ class NodeInfo:
     params: int
     macs: int
     group: str = ""  # the shortest prefix of the name that the other graph lacks: a new block, or the node itself
+    connection: str | None = None  # the connection that made the node (node data ``connection``): kind and name
+    connection_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class NodeChange:
     attrs: tuple[AttrChange, ...] = ()
     inputs_old: tuple[str, ...] | None = None  # set (both) only when the inputs differ
     inputs_new: tuple[str, ...] | None = None
+    connection_old: str | None = None  # the kinds of the connections that made it, set only when they differ
+    connection_new: str | None = None
 
     @property
     def op_changed(self) -> bool:
@@ -61,6 +65,10 @@ class NodeChange:
     @property
     def inputs_changed(self) -> bool:
         return self.inputs_old is not None
+
+    @property
+    def connection_changed(self) -> bool:
+        return self.connection_old != self.connection_new
 
 
 @dataclass(frozen=True)
@@ -215,8 +223,14 @@ def _new_prefix(name: str, other: set[str]) -> str:
 
 
 def _info(name: str, data: dict[str, Any], other: set[str]) -> NodeInfo:
+    connection = data.get("connection") or {}
     return NodeInfo(name, data.get("op", ""), _shape(data.get("shape")), data.get("params") or 0,
-                    data.get("macs") or 0, _new_prefix(name, other))
+                    data.get("macs") or 0, _new_prefix(name, other), connection.get("name"), connection.get("kind"))
+
+
+def _connection_kind(data: dict[str, Any]) -> str | None:
+    connection = data.get("connection")
+    return connection["kind"] if connection else None
 
 
 def _shape(shape: Any) -> Shape | None:
@@ -245,10 +259,12 @@ def _node_change(name: str, old: dict[str, Any], new: dict[str, Any]) -> NodeCha
                   if values_old.get(key) != values_new.get(key) or (key in values_old) != (key in values_new))
     inputs_old, inputs_new = tuple(old.get("inputs") or ()), tuple(new.get("inputs") or ())
     inputs_differ = inputs_old != inputs_new
-    if old.get("op") == new.get("op") and not attrs and not inputs_differ:
+    kind_old, kind_new = _connection_kind(old), _connection_kind(new)
+    if old.get("op") == new.get("op") and not attrs and not inputs_differ and kind_old == kind_new:
         return None
     return NodeChange(name, old.get("op", ""), new.get("op", ""), attrs,
-                      inputs_old if inputs_differ else None, inputs_new if inputs_differ else None)
+                      inputs_old if inputs_differ else None, inputs_new if inputs_differ else None,
+                      kind_old, kind_new)
 
 
 def _group_costs(graph: Graph, depth: int) -> dict[str, list[int]]:
@@ -289,7 +305,7 @@ def _list(shape: Shape | None) -> list[int] | None:
 
 def _node_dict(node: NodeInfo) -> dict[str, Any]:
     return {"name": node.name, "op": node.op, "shape": _list(node.shape), "params": node.params, "macs": node.macs,
-            "group": node.group}
+            "group": node.group, "connection": node.connection_kind}
 
 
 def _change_dict(change: NodeChange) -> dict[str, Any]:
@@ -299,6 +315,8 @@ def _change_dict(change: NodeChange) -> dict[str, Any]:
     data["attrs"] = {attr.name: {"old": attr.old, "new": attr.new} for attr in change.attrs}
     if change.inputs_changed:
         data["inputs"] = {"old": list(change.inputs_old or ()), "new": list(change.inputs_new or ())}
+    if change.connection_changed:
+        data["connection"] = {"old": change.connection_old, "new": change.connection_new}
     return data
 
 

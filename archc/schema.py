@@ -145,12 +145,11 @@ def _top_level(defs: dict[str, Any], ops: dict[str, Any], refs: dict[str, str]) 
 
 def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of archc specs: top level, items, every registered op and connection."""
-    from archc.connections.registry import CONNECTIONS, load_builtin_connections
     from archc.ops.registry import OPS, load_builtin_ops
+    from archc.spec.context import CONNECTIONS
     from archc.spec.model import SpecModel
 
     load_builtin_ops()
-    load_builtin_connections()
     ops, connections = dict(sorted(OPS.items())), dict(sorted(CONNECTIONS.items()))
     models = [SpecModel, *ops.values(), *connections.values()]
     keys, generated = models_json_schema([(model, "validation") for model in models],

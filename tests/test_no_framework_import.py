@@ -1,4 +1,4 @@
-"""The core works with torch, tensorflow and keras impossible to import (DESIGN.md: pydantic, PyYAML, networkx only)."""
+"""The core works with torch, tensorflow and keras impossible to import: pydantic, PyYAML and networkx suffice."""
 
 from __future__ import annotations
 

@@ -208,6 +208,9 @@ def _print_changes(console: Console, changes: list[NodeChange], limit: int) -> N
         details = [f"op {change.op_old} -> {change.op_new}"] if change.op_changed else []
         details += [f"{attr.name} {_value(attr.old)} -> {_value(attr.new)}" for attr in change.attrs]
         details += _input_lines(change)
+        if change.connection_changed:
+            details.append(f"made by {change.connection_old or 'no connection'} -> "
+                           f"{change.connection_new or 'no connection'}")
         rows.append(["~", change.name, change.op_new, "; ".join(details)])
     _rows(console, rows, styles={0: "yellow"}, limit=limit)
 

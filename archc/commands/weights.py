@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     convert.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a spec parameter (repeatable), as for the other commands")
     convert.add_argument("--from", dest="source", required=True, metavar="FILE", help="weights to read")
-    convert.add_argument("--to", dest="target", required=True, metavar="FILE", help="weights to write")
+    convert.add_argument("-o", "--output", "--to", dest="target", required=True, metavar="FILE",
+                         help="weights to write (-o / --output, like every command; --to is the old spelling)")
     convert.add_argument("--force", action="store_true", help="overwrite --to if it exists")
     convert.set_defaults(func=cmd_convert)
 
@@ -148,7 +149,7 @@ def _read_keras(graph: Any, path: Path) -> dict[str, Any]:
         import keras
 
         try:
-            return read_state(keras.saving.load_model(path, compile=False))
+            return read_state(keras.saving.load_model(path, compile=False, safe_mode=True))
         except (ValueError, OSError) as exc:
             raise UsageError(f"--from {path}: cannot read the Keras model ({exc})") from None
     model = _keras_model(graph)

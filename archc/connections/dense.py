@@ -6,13 +6,11 @@ from typing import Any
 
 from pydantic import Field
 
-from archc.connections.registry import ConnectionSpec, register_connection
-from archc.spec.expand import Expander, Scope, Tensor, _ItemError, qualify
-from archc.spec.loader import position_of
+from archc.spec.context import Connection, Context, Tensor, register_connection
 
 
 @register_connection("dense")
-class Dense(ConnectionSpec):
+class Dense(Connection):
     """``repeat`` layers named by ``name`` (an expression of the loop variable ``as``; default the index)."""
 
     summary = "layer l sees concat(x0 ... x(l-1)); output concat(x0 ... xL)"
@@ -22,23 +20,18 @@ class Dense(ConnectionSpec):
     name: Any = None
     body: list[Any] = Field(min_length=1)
 
-    def expand(self, ctx: Expander, raw: Any, x: Tensor, scope: Scope) -> Tensor:
+    def expand(self, ctx: Context, x: Tensor) -> Tensor:
         features = [x]
-        position = scope.position or getattr(raw, "pos", None)
         for layer in range(self.repeat):
-            env = scope.env.new_child({self.as_: layer}) if self.as_ else scope.env
-            layer_scope = scope.child(env=env, path=f"{scope.path}.body")
+            layer_ctx = ctx.bind(**{self.as_: layer}) if self.as_ else ctx
             label = str(layer)
             if self.name is not None:
-                label = str(ctx.evaluate(self.name, layer_scope, position_of(raw, "name"), f"{scope.path}.name"))
+                label = str(layer_ctx.evaluate(self.name, at="name"))
                 if not label:
-                    raise _ItemError("dense: name evaluates to an empty string", position_of(raw, "name"),
-                                     f"{scope.path}.name")
-            ns = qualify(scope.ns, label)
-            inner = scope.child(ns=ns, env=env, path=f"{scope.path}.body")
-            inp = features[0] if len(features) == 1 else ctx.add_node("concat", {}, features, inner, "concat",
-                                                                      position, scope.path)
-            out = ctx.expand_body(raw["body"], inp, ctx.item_env(inner, inp), position)
-            ctx.outputs[ns] = out
+                    raise ctx.error("dense: name evaluates to an empty string", at="name")
+            inner = layer_ctx.within(label)
+            inp = features[0] if len(features) == 1 else inner.add("concat", {}, features, "concat")
+            out = inner.expand(ctx.args["body"], inp)
+            inner.publish(out)
             features.append(out)
-        return ctx.add_node("concat", {}, features, scope, None, position, scope.path)
+        return ctx.add("concat", {}, features)

@@ -11,9 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from archc.connections.registry import ConnectionSpec, register_connection
-from archc.spec.expand import Expander, Scope, Tensor, _ItemError
-from archc.spec.loader import position_of
+from archc.spec.context import Connection, Context, Tensor, register_connection
 
 
 class Gate(BaseModel):
@@ -23,7 +21,7 @@ class Gate(BaseModel):
 
 
 @register_connection("highway")
-class Highway(ConnectionSpec):
+class Highway(Connection):
     """``body`` is the transform H; ``gate`` sets T's bias (default −1) and kernel. When H changes the width, the
     carried input is projected (``proj``: linear or 1x1 conv without bias)."""
 
@@ -31,31 +29,29 @@ class Highway(ConnectionSpec):
     body: list[Any] = Field(min_length=1)
     gate: Gate = Gate()
 
-    def expand(self, ctx: Expander, raw: Any, x: Tensor, scope: Scope) -> Tensor:
-        position = scope.position or getattr(raw, "pos", None)
-        h = ctx.expand_body(raw["body"], x, scope.child(path=f"{scope.path}.body"), position)
+    def expand(self, ctx: Context, x: Tensor) -> Tensor:
+        h = ctx.expand(ctx.args["body"], x)
         if x.shape is None or h.shape is None:
             return Tensor(h.node, None)
-        rank = len(x.shape)
-        if rank not in (1, 3) or len(h.shape) != rank:
-            raise _ItemError(f"highway needs the body to keep the rank of its input: {list(x.shape)} -> "
-                             f"{list(h.shape)}", position, scope.path)
-        if rank == 3 and h.shape[1:] != x.shape[1:]:
-            raise _ItemError(f"highway body changes height/width {list(x.shape)} -> {list(h.shape)}", position,
-                             scope.path, "keep stride 1 inside a highway layer; downsample between layers")
-        width = h.shape[0]
+        self.check_shapes(ctx, x.shape, h.shape)
+        rank, width = len(x.shape), h.shape[0]
         carry = x
-        gate_pos = position_of(raw, "gate") or position
         if x.shape[0] != width:
             proj = {"out": width, "bias": False} if rank == 1 else {"out": width, "kernel": 1, "bias": False}
-            carry = ctx.add_node("linear" if rank == 1 else "conv", proj, [x], scope, "proj", position, scope.path)
-        if rank == 1:
-            gate_args = {"out": width, "bias": True, "bias_init": self.gate.bias}
-            gate = ctx.add_node("linear", gate_args, [x], scope, "gate", gate_pos, f"{scope.path}.gate")
-        else:
-            gate_args = {"out": width, "kernel": self.gate.kernel, "bias": True, "bias_init": self.gate.bias}
-            gate = ctx.add_node("conv", gate_args, [x], scope, "gate", gate_pos, f"{scope.path}.gate")
-        t = ctx.add_node("sigmoid", {}, [gate], scope, None, gate_pos, f"{scope.path}.gate")
-        delta = ctx.add_node("sub", {}, [h, carry], scope, None, position, scope.path)
-        gated = ctx.add_node("mul", {}, [t, delta], scope, None, position, scope.path)
-        return ctx.add_node("add", {}, [carry, gated], scope, None, position, scope.path)
+            carry = ctx.add("linear" if rank == 1 else "conv", proj, [x], "proj")
+        gate_args: dict[str, Any] = {"out": width, "bias": True, "bias_init": self.gate.bias}
+        if rank == 3:
+            gate_args["kernel"] = self.gate.kernel
+        gate = ctx.add("linear" if rank == 1 else "conv", gate_args, [x], "gate", at="gate")
+        t = ctx.add("sigmoid", {}, [gate], at="gate")
+        delta = ctx.add("sub", {}, [h, carry])
+        gated = ctx.add("mul", {}, [t, delta])
+        return ctx.add("add", {}, [carry, gated])
+
+    @staticmethod
+    def check_shapes(ctx: Context, x: tuple[int, ...], h: tuple[int, ...]) -> None:
+        if len(x) not in (1, 3) or len(h) != len(x):
+            raise ctx.error(f"highway needs the body to keep the rank of its input: {list(x)} -> {list(h)}")
+        if len(x) == 3 and h[1:] != x[1:]:
+            raise ctx.error(f"highway body changes height/width {list(x)} -> {list(h)}",
+                            "keep stride 1 inside a highway layer; downsample between layers")

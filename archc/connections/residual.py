@@ -6,9 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from archc.connections.registry import ConnectionSpec, register_connection
-from archc.spec.expand import Expander, Scope, Tensor, _ItemError, qualify
-from archc.spec.loader import position_of
+from archc.spec.context import Connection, Context, Tensor, register_connection
 
 
 class Projection(BaseModel):
@@ -22,7 +20,7 @@ class Projection(BaseModel):
 
 
 @register_connection("residual")
-class Residual(ConnectionSpec):
+class Residual(Connection):
     """``shortcut``: ``identity`` (shapes must agree), ``zero_pad`` (He et al.'s parameter-free option A: strided
     subsample and zero channels) or a projection ``{name, body, use}``; ``after``: items applied to the sum."""
 
@@ -31,37 +29,38 @@ class Residual(ConnectionSpec):
     shortcut: Literal["identity", "zero_pad"] | Projection = "identity"
     after: list[Any] | str | None = None
 
-    def expand(self, ctx: Expander, raw: Any, x: Tensor, scope: Scope) -> Tensor:
-        position = getattr(raw, "pos", None)
-        body = ctx.expand_body(raw["body"], x, scope.child(path=f"{scope.path}.body"), position)
-        shortcut = self.shortcut_for(ctx, raw, x, body, scope)
-        y = ctx.add_node("add", {}, [body, shortcut], scope, None, position, scope.path)
+    def expand(self, ctx: Context, x: Tensor) -> Tensor:
+        body = ctx.expand(ctx.args["body"], x)
+        shortcut = self.shortcut_for(ctx, x, body)
+        y = ctx.add("add", {}, [body, shortcut])
         if self.after is not None:
-            y = ctx.expand_body(raw["after"], y, scope.child(path=f"{scope.path}.after"), position_of(raw, "after"))
+            y = ctx.expand(ctx.args["after"], y, at="after")
         return y
 
-    def shortcut_for(self, ctx: Expander, raw: Any, x: Tensor, body: Tensor, scope: Scope) -> Tensor:
-        position = position_of(raw, "shortcut") if "shortcut" in raw else scope.position or getattr(raw, "pos", None)
-        path = f"{scope.path}.shortcut"
+    def shortcut_for(self, ctx: Context, x: Tensor, body: Tensor) -> Tensor:
         unknown = x.shape is None or body.shape is None
         if self.shortcut == "identity":
             if not unknown and x.shape != body.shape:
-                raise _ItemError(f"cannot add {list(body.shape)} to {list(x.shape)}: the shortcut is identity but the "
-                                 "body changes the shape", position, path,
-                                 "give the residual a projection shortcut, or shortcut: zero_pad")
+                raise ctx.error(f"cannot add {list(body.shape)} to {list(x.shape)}: the shortcut is identity but the "
+                                "body changes the shape",
+                                "give the residual a projection shortcut, or shortcut: zero_pad", at="shortcut")
             return x
         if self.shortcut == "zero_pad":
-            if unknown:
-                return Tensor(x.node, None)
-            if len(x.shape) != 3 or len(body.shape) != 3:
-                raise _ItemError("shortcut: zero_pad needs [C, H, W] tensors", position, path)
-            stride = [max(1, round(a / b)) for a, b in zip(x.shape[1:], body.shape[1:])]
-            return ctx.add_node("channel_pad", {"out": body.shape[0], "stride": stride}, [x], scope, "shortcut",
-                                position, path)
+            return self.zero_pad(ctx, x, body, unknown)
         projection = self.shortcut
         if projection.use == "auto" and not unknown and x.shape == body.shape:
             return x
-        ns = qualify(scope.ns, projection.name) if projection.name else scope.ns
-        # the raw items keep their source positions; a shortcut given by an expression (shortcut: $param) has none
-        items = raw["shortcut"]["body"] if isinstance(raw.get("shortcut"), dict) else projection.body
-        return ctx.expand_body(items, x, scope.child(ns=ns, path=f"{path}.body"), position)
+        inner = ctx.within(projection.name) if projection.name else ctx
+        # the written items keep their source positions; a shortcut given by an expression (shortcut: $param) has none
+        written = ctx.args.get("shortcut")
+        items = written["body"] if isinstance(written, dict) else projection.body
+        return inner.expand(items, x, at="shortcut.body")
+
+    @staticmethod
+    def zero_pad(ctx: Context, x: Tensor, body: Tensor, unknown: bool) -> Tensor:
+        if unknown:
+            return Tensor(x.node, None)
+        if len(x.shape) != 3 or len(body.shape) != 3:
+            raise ctx.error("shortcut: zero_pad needs [C, H, W] tensors", at="shortcut")
+        stride = [max(1, round(a / b)) for a, b in zip(x.shape[1:], body.shape[1:])]
+        return ctx.add("channel_pad", {"out": body.shape[0], "stride": stride}, [x], "shortcut", at="shortcut")

@@ -28,12 +28,24 @@ class Flatten(OpSpec):
         return (numel(inputs[0]),)
 
 
+def _check_ranks(first: Shape, other: Shape, verb: str) -> None:
+    """Tensors of different ranks ([features] and [C, H, W]) never merge: say so, rather than that a size differs."""
+    if len(first) == len(other):
+        return
+    names = {1: "[features]", 3: "[C, H, W]"}
+    kinds = " and ".join(names.get(len(shape), f"rank-{len(shape)}") for shape in (first, other))
+    raise ShapeError(f"cannot {verb} {list(first)} and {list(other)}: their ranks differ ({kinds})",
+                     hint="bring both to one rank first: flatten (or global_avgpool with keepdims: false) the "
+                          "[C, H, W] input")
+
+
 def _broadcast(shapes: list[Shape], verb: str) -> Shape:
     """Shapes must agree, except that a [C, 1, 1] operand broadcasts over H and W (for gates such as SE)."""
     out = shapes[0]
     for other in shapes[1:]:
         if other == out:
             continue
+        _check_ranks(out, other, verb)
         if len(other) == len(out) and all(a == b or a == 1 or b == 1 for a, b in zip(out, other)):
             out = tuple(max(a, b) for a, b in zip(out, other))
             continue
@@ -89,7 +101,8 @@ class Concat(OpSpec):
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         first = inputs[0]
         for other in inputs[1:]:
-            if len(other) != len(first) or other[1:] != first[1:]:
+            _check_ranks(first, other, "concatenate")
+            if other[1:] != first[1:]:
                 raise ShapeError(f"cannot concatenate {list(other)} with {list(first)}: only the channel axis may "
                                  "differ", hint="downsample both branches to the same height and width")
         return (sum(shape[0] for shape in inputs), *first[1:])

@@ -10,14 +10,15 @@ caret at the offending part of the expression.
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import inspect
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
+
+from archc.errors import did_you_mean
 
 __all__ = ["ExprError", "evaluate", "has_expression", "substitute"]
 
@@ -66,19 +67,14 @@ def _type_name(value: Any) -> str:
         return "None"
     if isinstance(value, Mapping):
         return "mapping"
+    if isinstance(value, list):  # the loader's located lists are list subclasses: never name those
+        return "list"
     return type(value).__name__
 
 
 def _is_number(value: Any) -> bool:
     """True for int, float and bool (bool is an int, as in Python); complex and others are excluded."""
     return isinstance(value, (int, float))
-
-
-def _did_you_mean(name: str, candidates: Iterable[Any]) -> str | None:
-    """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
-    words = [c for c in candidates if isinstance(c, str)]
-    matches = difflib.get_close_matches(name, words, n=1)
-    return f"did you mean '{matches[0]}'?" if matches else None
 
 
 def _number_text(value: Any) -> str:
@@ -233,18 +229,24 @@ def _fn_abs(value: Any) -> Any:
     return abs(value)
 
 
-def _fn_divisible(v: Any, divisor: Any = 8, min_value: Any = None, round_limit: Any = 0.9) -> Any:
-    # timm's make_divisible: round v to a multiple of divisor, never going below round_limit * v.
-    _need_number("divisible", "v", v)
-    _need_number("divisible", "divisor", divisor)
-    if min_value is not None:
-        _need_number("divisible", "min_value", min_value)
-    _need_number("divisible", "round_limit", round_limit)
+def divisible(v: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
+    """timm's make_divisible: ``v`` rounded to a multiple of ``divisor``, at least ``min_value`` (default
+    ``divisor``), and never below ``round_limit * v``. The one rounding of widths: the expression function
+    ``divisible()`` and the ``se`` connection both use it."""
     min_value = min_value or divisor
     new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
     if new_v < round_limit * v:
         new_v += divisor
     return new_v
+
+
+def _fn_divisible(v: Any, divisor: Any = 8, min_value: Any = None, round_limit: Any = 0.9) -> Any:
+    _need_number("divisible", "v", v)
+    _need_number("divisible", "divisor", divisor)
+    if min_value is not None:
+        _need_number("divisible", "min_value", min_value)
+    _need_number("divisible", "round_limit", round_limit)
+    return divisible(v, divisor, min_value, round_limit)
 
 
 @dataclass(frozen=True)
@@ -485,7 +487,7 @@ def _validate_call(compiled: _Compiled, node: ast.Call, column: int) -> None:
     if not isinstance(func, ast.Name):
         _not_allowed(f"calling '{compiled.segment(func)}'", column, hint=f"only {_FUNCTION_LIST} can be called")
     if func.id not in _FUNCTIONS:
-        hint = _did_you_mean(func.id, _FUNCTIONS) or f"only {_FUNCTION_LIST} can be called"
+        hint = did_you_mean(func.id, _FUNCTIONS) or f"only {_FUNCTION_LIST} can be called"
         _not_allowed(f"calling '{func.id}'", column, hint=hint)
     seen: set[str] = set()
     for keyword in node.keywords:
@@ -643,7 +645,7 @@ class _Evaluator:
             return self.env[ident]
         if ident in _FUNCTIONS:
             raise ExprError(f"'{ident}' is a function; call it as {_FUNCTIONS[ident].usage}")
-        raise ExprError(f"unknown name '{ident}'", hint=_did_you_mean(ident, [*self.env, *_FUNCTIONS]))
+        raise ExprError(f"unknown name '{ident}'", hint=did_you_mean(ident, [*self.env, *_FUNCTIONS]))
 
     def sequence(self, node: ast.List | ast.Tuple) -> list[Any]:
         # Tuples become lists: YAML has one sequence type, and the backends expect lists.
@@ -854,7 +856,7 @@ class _Evaluator:
             raise ExprError(f"{_type_name(key)} cannot be a mapping key", column=column) from None
         raise ExprError(
             f"unknown key {_short(repr(key))} in '{self.compiled.segment(owner)}'",
-            hint=_did_you_mean(key, mapping) if isinstance(key, str) and len(key) <= 100 else None,
+            hint=did_you_mean(key, mapping) if isinstance(key, str) and len(key) <= 100 else None,
             column=column,
         )
 
@@ -871,7 +873,7 @@ class _Evaluator:
             return value[node.attr]
         raise ExprError(
             f"unknown key '{node.attr}' in '{self.compiled.segment(node.value)}'",
-            hint=_did_you_mean(node.attr, value),
+            hint=did_you_mean(node.attr, value),
             column=column,
         )
 

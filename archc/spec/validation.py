@@ -263,11 +263,12 @@ def _message(error: dict[str, Any], where: _Field) -> tuple[str, str | None]:
 
 
 def diagnostics_from_validation(exc: ValidationError, tree: Any, base_path: str, model: type[BaseModel],
-                                fallback: Position | None) -> list[Diagnostic]:
-    """One diagnostic per mistake, located in ``tree`` (the raw mapping that was validated)."""
+                                fallback: Position | None, ignore: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """One diagnostic per mistake, located in ``tree`` (the raw mapping that was validated); pydantic error types
+    in ``ignore`` (``"missing"`` for partial arguments) are left out."""
     errors = [dict(error, loc=tuple(part for part in error["loc"]
                                     if not (isinstance(part, str) and part.startswith("function-"))))
-              for error in exc.errors(include_url=False)]
+              for error in exc.errors(include_url=False) if error["type"] not in ignore]
     fields = [_Field(model, error["loc"]) for error in errors]
     # a union reports one error per accepted type; if some type matched the value's kind and failed deeper inside
     # (a list with a bad item, a mapping with a bad key), report those, else one "expected A or B" for the field

@@ -122,9 +122,10 @@ def scores(outputs: np.ndarray, labels: np.ndarray, classes: list[str], probabil
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str = "best", data: str | None = None, data_dir: str | None = None,
-                 test_subset: int | None = None, device: str | None = None) -> dict[str, Any]:
-    """Evaluate a run's checkpoint; the result also holds what the run recorded for it (``recorded_test_acc``)."""
-    trained = read_trained(run_dir, checkpoint)
+                 test_subset: int | None = None, device: str | None = None, ema: bool = False) -> dict[str, Any]:
+    """Evaluate a run's checkpoint (its EMA weights with ``ema``); the result also holds what the run recorded for
+    it (``recorded_test_acc``)."""
+    trained = read_trained(run_dir, checkpoint, ema)
     evaluation = eval_data(trained, data, data_dir, test_subset)
     batch = batch_size(trained)
     split = evaluation.dataset.test
@@ -141,4 +142,5 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "best", data: str | None
     recorded = trained.run.recorded(checkpoint) if evaluation.own else None
     return {"run": str(trained.run.path), "spec": trained.spec.name, "backend": backend,
             "checkpoint": str(trained.checkpoint), "epoch": trained.epoch, "data": evaluation.dataset.name,
-            "recorded_test_acc": recorded.get("test_acc") if recorded else None, **result}
+            "weights": "ema" if ema else "raw",
+            "recorded_test_acc": recorded.get("ema_test_acc" if ema else "test_acc") if recorded else None, **result}

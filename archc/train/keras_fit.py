@@ -20,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from archc.train import tensorboard
 from archc.train.compat import check_checkpoint
 from archc.train.data import augment_numpy, augmentation_params
-from archc.train.errors import TrainError
+from archc.train.errors import TrainError, TrainingInterrupted, interrupt_requests
 from archc.train.progress import EpochProgress
 from archc.train.rundir import atomic_path
 from archc.train.schedule import Schedule
+from archc.train.tensorboard import keras_callbacks, keras_epoch
 
 STATE_ENTRY = "archc_state.json"
 SUFFIX = ".keras"
@@ -112,29 +114,35 @@ def make_optimizer(cfg: Any, model: Any) -> Any:
     """Keras optimizers apply weight decay decoupled (AdamW-style) for SGD and Adam too; biases and BatchNorm
     parameters are excluded as in the torch loop."""
     keras, _ = _imports()
+    clip = {"global_clipnorm": cfg.grad_clip} if cfg.grad_clip else {}
     if cfg.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(cfg.base_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                         weight_decay=cfg.weight_decay or None)
+                                         weight_decay=cfg.weight_decay or None, **clip)
     elif cfg.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(cfg.base_lr, weight_decay=cfg.weight_decay or None)
+        optimizer = keras.optimizers.Adam(cfg.base_lr, weight_decay=cfg.weight_decay or None, **clip)
     else:
-        optimizer = keras.optimizers.AdamW(cfg.base_lr, weight_decay=cfg.weight_decay)
+        optimizer = keras.optimizers.AdamW(cfg.base_lr, weight_decay=cfg.weight_decay, **clip)
     if cfg.weight_decay:
         optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) <= 1])
     return optimizer
 
 
-def build_and_compile(prepared: Any) -> Any:
+def build_and_compile(prepared: Any, log: Any = None) -> Any:
     keras, _ = _imports()
     from archc.api import backend_module
+    from archc.train.init_from import freeze_keras, init_keras
 
     cfg, info = prepared.cfg, prepared.info
     model = backend_module("keras").build_model(info.graph, seed=cfg.seed)
+    if cfg.init_from and not prepared.resuming:
+        init_keras(model, info.graph, cfg.init_from, log)
+    if cfg.freeze:
+        freeze_keras(model, cfg.freeze, log)
     loss = keras.losses.CategoricalCrossentropy(from_logits=not info.outputs_probabilities,
                                                 label_smoothing=cfg.label_smoothing)
     model.compile(optimizer=make_optimizer(cfg, model), loss=loss,
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-                  jit_compile=True if cfg.compile else "auto")
+                  jit_compile="auto" if cfg.compile is None else cfg.compile)  # auto: XLA on GPUs
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -187,6 +195,8 @@ class _Loop:
         self.prepared, self.schedule, self.progress = prepared, schedule, progress
         self.history, self.best_acc, self.steps = history, best_acc, steps
         self.step = 0
+        self.stop_requested = False
+        self.board: Any = None  # the tf.summary writer of archc's TensorBoard scalars
         self.epoch_began = self.test_began = self.last_shown = 0.0
         self.shown_batch = 0
 
@@ -210,6 +220,12 @@ def make_callbacks(loop: _Loop) -> list[Any]:
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             loop.step += 1
+            if loop.stop_requested:  # Ctrl-C: the checkpoint of the last completed epoch is what --resume reads
+                done = len(loop.history)
+                run = prepared.run
+                raise TrainingInterrupted(f"interrupted in epoch {done + 1}; the checkpoint "
+                                          f"{run.checkpoint('last', SUFFIX) if run else '-'} holds {done} epoch(s)",
+                                          run.path if run else None)
             now = time.perf_counter()
             if loop.progress.enabled and now - loop.last_shown > 0.25 and logs:
                 rate = (batch + 1 - loop.shown_batch) * cfg.batch_size / (now - loop.last_shown)
@@ -242,6 +258,8 @@ def make_callbacks(loop: _Loop) -> list[Any]:
                 if improved:
                     save_checkpoint(self.model, run.checkpoint("best", SUFFIX), state)
                 run.append_metrics(row)
+                if loop.board is not None:
+                    keras_epoch(loop.board, row)
                 run.write_curves(loop.history, f"{prepared.info.spec.name} on {prepared.dataset.name} (keras)")
             loop.progress.finish(row)
             loop.test_began = 0.0
@@ -252,22 +270,31 @@ def make_callbacks(loop: _Loop) -> list[Any]:
 # ------------------------------------------------------------------------------------------------------ entry point
 
 
-def train_keras(prepared: Any, console: Any = None) -> Any:
-    """Run a prepared training with Keras; returns a TrainResult."""
-    from archc.train.runner import TrainResult
-
+def check_device(cfg: Any) -> list[Any]:
+    """The GPUs Keras will use (none with --device cpu); TrainError for --device cuda without a visible GPU."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise TrainError("torchrun starts the torch backend; --backend keras uses tf.distribute.MirroredStrategy "
                          "over the GPUs of one process (run it without torchrun)")
     keras, tf = _imports()
-    cfg = prepared.cfg
-    log = (lambda text: console.print(text, highlight=False)) if console is not None else (lambda text: None)
     on_tensorflow = keras.backend.backend() == "tensorflow"
     if cfg.device and cfg.device.startswith("cpu") and on_tensorflow:
         tf.config.set_visible_devices([], "GPU")
     gpus = tf.config.list_logical_devices("GPU") if on_tensorflow else []
     if cfg.device and cfg.device.startswith(("cuda", "gpu")) and not gpus:
         raise TrainError(f"--device {cfg.device}: no GPU is visible to Keras")
+    if cfg.device and not cfg.device.startswith(("cpu", "cuda", "gpu")):
+        raise TrainError(f"--device {cfg.device}: Keras runs on cpu or cuda (gpu)")
+    return gpus
+
+
+def train_keras(prepared: Any, console: Any = None) -> Any:
+    """Run a prepared training with Keras; returns a TrainResult."""
+    from archc.train.runner import TrainResult
+
+    keras, tf = _imports()
+    cfg = prepared.cfg
+    log = (lambda text: console.print(text, highlight=False)) if console is not None else (lambda text: None)
+    gpus = check_device(cfg)
     keras.utils.set_random_seed(cfg.seed)
     policy = keras.mixed_precision.global_policy()
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bool(gpus))
@@ -289,7 +316,7 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
                          f"{cfg.batch_size}; lower --batch-size")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        model = build_and_compile(prepared)
+        model = build_and_compile(prepared, log)
     history: list[dict[str, Any]] = []
     best_acc, first_epoch = -1.0, 0
     if prepared.resuming:
@@ -297,6 +324,9 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
         if checkpoint.is_file():
             state = load_checkpoint(model, checkpoint, prepared.info.spec)
             history, best_acc, first_epoch = state["history"], state["best_acc"], state["epoch"]
+            from archc.train.runner import check_epochs_left
+
+            check_epochs_left(cfg.epochs, first_epoch, prepared.resume_from)
             keras.utils.set_random_seed(cfg.seed + first_epoch)
             log(f"resumed from {checkpoint}: {first_epoch} epoch(s) done")
             if prepared.run is not None:
@@ -319,10 +349,17 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
     schedule = Schedule(cfg.schedule, cfg.base_lr, steps, cfg.epochs, cfg.warmup_epochs, cfg.step_size, cfg.gamma)
     progress = EpochProgress(console, cfg.progress)
     loop = _Loop(prepared, schedule, progress, history, best_acc, steps)
+    callbacks = make_callbacks(loop)
+    if prepared.run is not None and not tensorboard.available():
+        log(f"note: {tensorboard.MISSING}")
+    elif prepared.run is not None:
+        board_callback, loop.board = keras_callbacks(prepared.run.path, prepared.info.spec)
+        callbacks.append(board_callback)
     try:
-        model.fit(make_dataset(prepared, True, first_epoch), epochs=cfg.epochs, initial_epoch=first_epoch,
-                  steps_per_epoch=steps, validation_data=make_dataset(prepared, False), shuffle=False,
-                  callbacks=make_callbacks(loop), verbose=0)
+        with interrupt_requests(lambda: setattr(loop, "stop_requested", True)):
+            model.fit(make_dataset(prepared, True, first_epoch), epochs=cfg.epochs, initial_epoch=first_epoch,
+                      steps_per_epoch=steps, validation_data=make_dataset(prepared, False), shuffle=False,
+                      callbacks=callbacks, verbose=0)
     finally:
         progress.stop()
     return (prepared.run.path if prepared.run else None), loop.history

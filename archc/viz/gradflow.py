@@ -78,13 +78,15 @@ def _finite(value: Any) -> Any:
 
 def role_of(graph: Graph, name: str) -> str:
     """Whether a weighted node is on the main path or a side branch (highway gate, shortcut projection, SE)."""
-    path = str(graph.nodes[name].get("path") or "")
-    if path.endswith(".gate") or ".gate." in path:
-        return "gate"
-    if ".shortcut" in path or name.endswith(".proj"):
-        return "shortcut"
-    if path.endswith(".se"):
+    data = graph.nodes[name]
+    connection = data.get("connection") or {}
+    if connection.get("kind") == "se":
         return "se"
+    if connection.get("kind") == "highway":  # the highway's own layers: its gate, or the projection of its carry
+        return "shortcut" if name.rpartition(".")[2] == "proj" else "gate"
+    path = str(data.get("path") or "")
+    if ".shortcut" in path:  # the items of a residual's projection shortcut (written by the user)
+        return "shortcut"
     return "main"
 
 

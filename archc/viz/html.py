@@ -1,21 +1,30 @@
 """One self-contained HTML page per network: zoom, pan, expand / collapse groups, hover for attributes and cost.
 
-Everything is inline (the data as JSON, the script and the stylesheet of ``html_assets``); the page loads nothing.
+Everything is inline (the data as JSON, and the script and stylesheet of ``archc/viz/assets/``, package data); the
+page loads nothing. The script lays the graph out itself (layered, top to bottom, groups as boxes), so the page works
+where Graphviz is not installed.
 """
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from html import escape
+from importlib import resources
 from typing import Any
 
 from archc.ir.graph import Graph
 from archc.viz.dot import node_lines, node_title
-from archc.viz.html_assets import CSS, JS
 from archc.viz.style import CLUSTER_FILLS, EDGE_STYLE, ERROR_FILL, GROUP_FILL, op_fill
 from archc.viz.view import KIND_NAMES, KINDS, View, build_view, count_text, shape_text
 
 _DASH = {"solid": "", "dashed": "7 4", "dotted": "2 3"}
+
+
+@cache
+def asset(name: str) -> str:
+    """The text of a file of ``archc/viz/assets/`` (``page.css``, ``page.js``), shipped as package data."""
+    return resources.files("archc.viz").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def page_data(view: View, depth: int) -> dict[str, Any]:
@@ -75,7 +84,8 @@ def to_html(graph: Graph, depth: int = 0, all_edges: bool = False) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="archc draw">
 <title>{title} · archc</title>
-<style>{CSS}</style>
+<style>
+{asset('page.css')}</style>
 </head>
 <body>
 <svg id="canvas" xmlns="http://www.w3.org/2000/svg"><defs>{_markers()}</defs><g id="viewport"></g></svg>
@@ -94,7 +104,8 @@ def to_html(graph: Graph, depth: int = 0, all_edges: bool = False) -> str:
 <div id="notes"></div>
 <div id="tooltip" hidden></div>
 <script type="application/json" id="archc-data">{data}</script>
-<script>{JS}</script>
+<script>
+{asset('page.js')}</script>
 </body>
 </html>
 """

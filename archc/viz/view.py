@@ -25,7 +25,8 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 #: connection kind -> the word a box uses for it
 KIND_NAMES = {"add": "residual", "concat": "dense", "gate": "highway", "se": "SE"}
-_CONNECTION_OF_PATH = {"residual": "add", "dense": "concat", "highway": "gate", "se": "se"}
+#: connection kind (node data ``connection.kind``) -> drawing kind
+_KIND_OF_CONNECTION = {"residual": "add", "dense": "concat", "highway": "gate", "se": "se"}
 _PATH_PART = re.compile(r"\.[^.\[\]]+$|\[\d+\]$")
 
 
@@ -161,21 +162,13 @@ def attrs_dict(attrs: Any) -> dict[str, Any]:
 
 # ---- classification -----------------------------------------------------------------------------------------------
 def connection_of(graph: Graph, name: str) -> str | None:
-    """The connection kind a merge node belongs to, from the spec path that made it, else from its wiring."""
+    """The drawing kind of a merge node, from the connection that made it (node data ``connection``); a merge
+    written by hand (``{mul: {}, from: [x, gate]}``) is plain data flow, whatever its inputs look like."""
     data = graph.nodes[name]
-    op = data["op"]
-    if not has_trait(op, "merge"):
+    if not has_trait(data["op"], "merge"):
         return None
-    last = str(data.get("path") or "").rsplit(".", 1)[-1]
-    if last in _CONNECTION_OF_PATH:
-        return _CONNECTION_OF_PATH[last]
-    if op == "concat":
-        return "concat"
-    if op == "add":
-        return "add"
-    if op == "mul" and any(graph.nodes[i]["op"] == "sigmoid" for i in data["inputs"] if i in graph):
-        return "se"
-    return "gate" if op in ("sub", "mul") else None
+    connection = data.get("connection")
+    return _KIND_OF_CONNECTION.get(connection["kind"]) if connection else None
 
 
 _GATE_PORT_LABELS = {("sub", 0): "H", ("sub", 1): "x", ("mul", 0): "T", ("mul", 1): "H-x", ("add", 0): "x",
@@ -332,15 +325,15 @@ def dense_bundles(graph: Graph) -> dict[str, tuple[str, int]]:
     last: dict[str, str] = {}
     bundles: dict[str, tuple[str, int]] = {}
     for name, data in graph.op_nodes():
-        if data["op"] != "concat":
+        connection = data.get("connection")
+        if data["op"] != "concat" or not connection or connection["kind"] != "dense":
             continue
-        path = str(data.get("path") or "")
-        previous = last.get(path)
+        previous = last.get(connection["name"])
         if previous is not None:
             shared = graph.nodes[previous]["inputs"]
             if 1 < len(shared) < len(data["inputs"]) and data["inputs"][:len(shared)] == shared:
                 bundles[name] = (previous, len(shared))
-        last[path] = name
+        last[connection["name"]] = name
     return bundles
 
 

@@ -40,7 +40,24 @@ def _load_lowerings() -> None:
 
 LOWERINGS.set_loader(_load_lowerings)
 
-__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "KerasBuilder", "build_model", "get_lowering", "register_lowering", "save"]
+__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "KerasBuilder", "apply_passes", "build_model", "get_lowering", "optimize",
+           "register_lowering", "save"]
+
+
+def optimize(model: Any) -> Any:
+    """An inference copy with BatchNormalization folded: see ``archc.backends.keras.fold.optimize``."""
+    from archc.backends.keras.fold import optimize as fold
+
+    return fold(model)
+
+
+def apply_passes(model: Any, memory_efficient: bool = False, optimize: bool = False) -> Any:
+    """The passes ``archc.load`` applies on request; memory_efficient is torch's only (refused by archc.load)."""
+    if optimize:
+        from archc.backends.keras.fold import optimize as fold
+
+        model = fold(model)
+    return model
 
 
 def save(model: Any, graph: Graph, path: str | Path) -> None:

@@ -12,13 +12,16 @@ loading a framework; ``build_model``, ``emit_source``, ``export`` and ``save`` i
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archc.backends.torch.registry import LOWERINGS, Call, LoweringNode, Module, get_lowering, register_lowering
 from archc.ops.registry import OPS
 
-__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "Module", "build_model", "emit_source", "export",
-           "get_lowering", "register_lowering", "save"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "Module", "apply_passes", "build_model",
+           "emit_source", "export", "get_lowering", "optimize", "register_lowering", "save"]
 
 DEFAULT_SUFFIX = ".pt2"
 BUILTIN_LOWERINGS = ("activation", "conv", "merge", "norm", "pool")
@@ -41,3 +44,24 @@ def __getattr__(name: str) -> Any:
     value = getattr(import_module(f"archc.backends.torch.{_LAZY[name]}"), name)
     globals()[name] = value
     return value
+
+
+def optimize(model: torch.nn.Module, **options: object) -> torch.fx.GraphModule:
+    """An eval-only inference copy of an archc model: see ``archc.backends.torch.fold.optimize``."""
+    from archc.backends.torch.fold import optimize as fold
+
+    return fold(model, **options)
+
+
+def apply_passes(model: torch.fx.GraphModule, memory_efficient: bool = False,
+                 optimize: bool = False) -> torch.fx.GraphModule:
+    """The passes ``archc.load`` applies on request (docs/optimize.md)."""
+    if memory_efficient:
+        from archc.backends.torch.memory import memory_efficient as rewrite
+
+        model = rewrite(model)
+    if optimize:
+        from archc.backends.torch.fold import optimize as fold
+
+        model = fold(model)
+    return model

@@ -13,8 +13,8 @@ import pytest
 
 import archc
 from archc.cli import main
-from archc.connections.registry import CONNECTIONS, load_builtin_connections
 from archc.ops.registry import OPS, load_builtin_ops
+from archc.spec.context import CONNECTIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "spec-format.md"
 BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
@@ -81,7 +81,6 @@ def test_error_example_prints_what_the_doc_shows(index, tmp_path, monkeypatch, c
 
 def test_the_op_table_lists_every_op_and_connection():
     load_builtin_ops()
-    load_builtin_connections()
     text = DOC.read_text(encoding="utf-8")
     table = text[text.index("## Ops and their defaults"):text.index("## `defaults:`")]
     for name in OPS:

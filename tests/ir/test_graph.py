@@ -11,7 +11,8 @@ from archc.ops.registry import OPS, OpSpec
 from archc.render import render_graph
 from archc.zoo import zoo_names
 
-NODE_KEYS = {"op", "attrs", "inputs", "shape", "params", "buffers", "macs", "pos", "path", "auto_name", "error"}
+NODE_KEYS = {"op", "attrs", "inputs", "shape", "params", "buffers", "macs", "pos", "path", "auto_name", "error",
+             "connection"}
 
 
 def fingerprint(graph: archc.Graph) -> list[tuple]:

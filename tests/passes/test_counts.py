@@ -1,4 +1,4 @@
-"""Parameter, buffer and MAC formulas, hand-checked on small nets, and the totals of DESIGN.md's reference table."""
+"""Parameter, buffer and MAC formulas, hand-checked on small nets, and the totals of docs/zoo.md's reference table."""
 
 from __future__ import annotations
 

@@ -14,13 +14,12 @@ from hypothesis import strategies as st
 
 import archc
 from archc import SpecError
-from archc.connections.registry import CONNECTIONS, load_builtin_connections
 from archc.ops.registry import OPS, load_builtin_ops
 from archc.render import render_graph
+from archc.spec.context import CONNECTIONS
 from archc.spec.loader import load_text
 
 load_builtin_ops()
-load_builtin_connections()
 
 # ARCHC_FUZZ_EXAMPLES=5000 for a longer hunt
 FUZZ = settings(max_examples=int(os.environ.get("ARCHC_FUZZ_EXAMPLES", "150")), deadline=None,

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from archc.connections.registry import CONNECTIONS
 from archc.ops.registry import OPS
 from archc.schema import spec_json_schema
+from archc.spec.context import CONNECTIONS
 from archc.spec.loader import load_file, load_text
 from archc.zoo import zoo_names, zoo_path
 

@@ -1,7 +1,7 @@
 """The zoo reproduces its references exactly: parameter counts, GMACs, state-dict names and shapes.
 
 Every spec of specs/ has a row in EXPECTED with its source. Published numbers (torchvision's model tables, timm,
-the papers' tables as given in /work/shared/DESIGN.md) are written as constants; where no publication gives an
+the papers' tables as given in docs/zoo.md) are written as constants; where no publication gives an
 exact count, the constant is derived by a closed-form formula written out in this file (test_closed_forms), so the
 spec is checked against an independent description of the architecture, not against itself.
 
@@ -37,7 +37,7 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     # SE-ResNets, Hu et al. 2018, as timm's seresnet* (SE after the last BN, make_divisible(C/16, 8), conv fc with bias)
     "se_resnet18": (11_779_624, None, TIMM + " ('seresnet18')"),
     "se_resnet34": (21_960_416, None, TIMM + " ('seresnet34')"),
-    "se_resnet50": (28_088_024, "4.09", "timm 'seresnet50'; DESIGN.md reference table (4.09 GMACs)"),
+    "se_resnet50": (28_088_024, "4.09", "timm 'seresnet50'; docs/zoo.md reference table (4.09 GMACs)"),
     "se_resnet101": (49_326_872, None, TIMM + " ('seresnet101')"),
     "se_resnet152": (66_821_848, None, TIMM + " ('seresnet152')"),
     "se_resnext50_32x4d": (27_559_896, None, TIMM + " ('seresnext50_32x4d')"),
@@ -45,13 +45,13 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "se_resnet50_pre": (27_562_656, None, "SE on the residual branch's input; closed form in tests/zoo/test_se.py"),
     "se_resnet50_post": (28_088_024, None, "SE after the add and ReLU; closed form in tests/zoo/test_se.py"),
     "se_resnet50_identity": (28_088_024, None, "SE on the shortcut; closed form in tests/zoo/test_se.py"),
-    # CIFAR ResNets with option-A shortcuts, He et al. 2015 Table 6 (0.27M ... 19.4M); exact counts as DESIGN.md
+    # CIFAR ResNets with option-A shortcuts, He et al. 2015 Table 6 (0.27M ... 19.4M); exact counts as docs/zoo.md
     "cifar_resnet": (269_722, None, "He et al. 2015 Table 6 (ResNet-20, the base's default depth)"),
-    "resnet20": (269_722, None, "He et al. 2015 Table 6 (0.27M); DESIGN.md"),
-    "resnet32": (464_154, None, "He et al. 2015 Table 6 (0.46M); DESIGN.md"),
-    "resnet44": (658_586, None, "He et al. 2015 Table 6 (0.66M); DESIGN.md"),
-    "resnet56": (853_018, None, "He et al. 2015 Table 6 (0.85M); DESIGN.md"),
-    "resnet110": (1_727_962, None, "He et al. 2015 Table 6 (1.7M); DESIGN.md"),
+    "resnet20": (269_722, None, "He et al. 2015 Table 6 (0.27M); docs/zoo.md"),
+    "resnet32": (464_154, None, "He et al. 2015 Table 6 (0.46M); docs/zoo.md"),
+    "resnet44": (658_586, None, "He et al. 2015 Table 6 (0.66M); docs/zoo.md"),
+    "resnet56": (853_018, None, "He et al. 2015 Table 6 (0.85M); docs/zoo.md"),
+    "resnet110": (1_727_962, None, "He et al. 2015 Table 6 (1.7M); docs/zoo.md"),
     "resnet1202": (19_421_274, None, "He et al. 2015 Table 6 (19.4M); exact value: " + CF),
     "plain20": (269_722, None, "He et al. 2015 Fig. 6: plain = ResNet without shortcuts (option A has no params)"),
     "plain56": (853_018, None, "He et al. 2015 Fig. 6: plain = ResNet without shortcuts (option A has no params)"),
@@ -65,12 +65,12 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "wrn_28_10": (36_479_194, None, "Zagoruyko & Komodakis 2016 Table 5 (36.5M); xternalz/WideResNet-pytorch"),
     # DenseNets, Huang et al. 2017
     "densenet121": (7_978_856, "2.834", TV),
-    "densenet121_keras": (7_978_856, "2.834", "keras.applications.DenseNet121: 7,978,856 trainable (DESIGN.md)"),
+    "densenet121_keras": (7_978_856, "2.834", "keras.applications.DenseNet121: 7,978,856 trainable (docs/zoo.md)"),
     "densenet169": (14_149_480, "3.360", TV),
     "densenet201": (20_013_928, "4.291", TV),
     "densenet161": (28_681_000, "7.728", TV),
     "densenet264": (33_337_704, None, "torchvision.models.densenet.DenseNet(32, (6, 12, 64, 48), 64); " + CF),
-    "densenet_bc_100_12": (769_162, None, "Huang et al. 2017 Table 2 (0.8M); DESIGN.md"),
+    "densenet_bc_100_12": (769_162, None, "Huang et al. 2017 Table 2 (0.8M); docs/zoo.md"),
     "se_densenet121": (8_010_872, None, "densenet121 + 58 SE modules of 32->8->32 channels: " + CF),
     # highway networks, Srivastava et al. 2015 (MNIST study §3.1: ~5000 params per layer; CIFAR Table 3: 2.3M)
     "highway_fc": (85_660, None, CF),

@@ -1,65 +1,3 @@
-"""The stylesheet and script inlined into every ``archc draw -o net.html`` page (no network, no libraries).
-
-The script lays the graph out itself (layered, top to bottom, groups as boxes), so the page works where Graphviz is
-not installed. Kept as Python strings so they ship inside the package with no package-data configuration.
-"""
-
-CSS = r"""
-html, body { margin: 0; height: 100%; overflow: hidden; font-family: "Helvetica Neue", Helvetica, Arial, sans-serif;
-  background: #ffffff; color: #222; }
-#canvas { position: absolute; inset: 0; width: 100%; height: 100%; cursor: grab; user-select: none; }
-#canvas.dragging { cursor: grabbing; }
-#toolbar { position: absolute; top: 8px; left: 8px; right: 8px; display: flex; flex-direction: column; gap: 6px;
-  align-items: flex-start; pointer-events: none; }
-#toolbar > * { pointer-events: auto; }
-#title { font-size: 15px; background: rgba(255,255,255,0.92); padding: 4px 8px; border-radius: 6px;
-  box-shadow: 0 1px 3px rgba(0,0,0,0.15); white-space: nowrap; }
-#controls { display: flex; gap: 6px; align-items: center; background: rgba(255,255,255,0.92); padding: 2px 4px;
-  border-radius: 6px; font-size: 13px; }
-#title b { font-size: 16px; }
-button, #search { font: inherit; font-size: 13px; padding: 3px 9px; border: 1px solid #b7c0cc; border-radius: 5px;
-  background: #fff; cursor: pointer; }
-button:hover { background: #eef3fa; }
-#depth-value { display: inline-block; min-width: 2.4em; text-align: center; font-size: 13px; }
-#search { cursor: text; width: 14em; }
-#legend { position: absolute; right: 8px; bottom: 8px; background: rgba(255,255,255,0.94); padding: 6px 10px;
-  border-radius: 6px; box-shadow: 0 1px 3px rgba(0,0,0,0.2); font-size: 12px; }
-#legend div { margin: 2px 0; white-space: nowrap; }
-#legend svg { vertical-align: middle; margin-right: 6px; }
-#legend .formula { color: #666; margin-left: 6px; }
-#notes { position: absolute; left: 8px; bottom: 8px; max-width: 55%; background: #fff0f0; color: #b00000;
-  border: 1px solid #cc0000; border-radius: 6px; padding: 6px 10px; font-size: 12px; white-space: pre-wrap; }
-#notes:empty { display: none; }
-#tooltip { position: absolute; pointer-events: none; background: #fffffe; border: 1px solid #8894a5;
-  border-radius: 6px; padding: 7px 10px; font-size: 12px; box-shadow: 0 2px 8px rgba(0,0,0,0.25); max-width: 460px;
-  z-index: 10; }
-#tooltip h3 { margin: 0 0 4px 0; font-size: 13px; word-break: break-all; }
-#tooltip table { border-collapse: collapse; }
-#tooltip td { padding: 1px 8px 1px 0; vertical-align: top; }
-#tooltip td:first-child { color: #667; white-space: nowrap; }
-#tooltip .err { color: #c00000; margin-top: 4px; }
-#tooltip .hint { color: #777; margin-top: 4px; font-style: italic; }
-.unit { cursor: pointer; }
-.unit rect { stroke: #777; stroke-width: 1; }
-.unit.group rect.outer { stroke: #4a5d7a; stroke-width: 1.4; }
-.unit.group rect.inner { fill: none; stroke: #4a5d7a; stroke-width: 1; }
-.unit.error rect { stroke: #cc0000; stroke-width: 2.4; }
-.unit.unknown rect { stroke-dasharray: 4 3; }
-.unit.highlight rect { stroke: #ff00aa; stroke-width: 3; }
-.unit text { font-size: 11px; fill: #222; }
-.unit text.title { font-size: 12px; font-weight: bold; }
-.unit text.err, .cluster text.err { fill: #c00000; font-size: 10.5px; }
-.cluster rect { stroke: #9aa7b8; stroke-width: 1; }
-.cluster.error rect { stroke: #cc0000; stroke-width: 1.6; }
-.cluster text { paint-order: stroke; stroke-width: 3px; stroke-linejoin: round; }
-.cluster text.label { font-size: 12px; font-weight: bold; fill: #223; cursor: pointer; }
-.cluster text.label:hover { fill: #1f6fc5; }
-.cluster text.sub { font-size: 10.5px; font-weight: normal; fill: #556; }
-.edge { fill: none; }
-.edge-label { font-size: 10px; }
-"""
-
-JS = r"""
 (function () {
   "use strict";
   var pageErrors = [];
@@ -570,4 +508,3 @@ JS = r"""
     }
   }
 })();
-"""

@@ -1,0 +1,121 @@
+"""Every run writes TensorBoard event files that TensorBoard's own reader parses: the metrics.jsonl scalars per epoch
+and the spec's summary as text, in both backends. The Keras run is also evaluated again by `archc eval` (in Keras)
+and loaded as a torch model by `archc.load`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("tensorboard")
+
+from archc.train import TrainConfig  # noqa: E402
+from archc.train.runner import run  # noqa: E402
+
+from .conftest import ROOT, SPECS, needs_fashion_mnist, subprocess_env  # noqa: E402
+
+pytestmark = needs_fashion_mnist
+
+TINY = str(SPECS / "tiny_cnn.yaml")
+TAGS = {"loss/train", "loss/test", "accuracy/train", "accuracy/test", "lr", "images_per_s"}
+FIELDS = {"loss/train": "train_loss", "loss/test": "test_loss", "accuracy/train": "train_acc",
+          "accuracy/test": "test_acc", "lr": "lr"}
+
+
+def events(folder: Path) -> Any:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def metrics(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def scalar_tags(accumulator: Any) -> set[str]:
+    tags = accumulator.Tags()
+    return set(tags["scalars"]) | {tag for tag in tags["tensors"] if not tag.endswith("text_summary")}
+
+
+def scalar(accumulator: Any, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a scalar: torch's writer logs scalar events, tf.summary (TF 2) logs them as tensors."""
+    if tag in accumulator.Tags()["scalars"]:
+        return [(e.step, e.value) for e in accumulator.Scalars(tag)]
+    from tensorboard.util import tensor_util
+
+    return [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
+
+
+def check_scalars(accumulator: Any, rows: list[dict[str, Any]]) -> None:
+    assert TAGS <= scalar_tags(accumulator)
+    for tag, field in FIELDS.items():
+        assert scalar(accumulator, tag) == [
+            (row["epoch"], pytest.approx(row[field], rel=1e-6, abs=1e-9)) for row in rows], tag
+
+
+def check_lr(rows: list[dict[str, Any]]) -> None:
+    """metrics.jsonl's lr is the learning rate of the epoch's last optimizer step, in both backends."""
+    from archc.train.schedule import Schedule
+
+    schedule = Schedule("cosine", 0.1, steps_per_epoch=8, epochs=2)
+    assert [row["lr"] for row in rows] == [pytest.approx(schedule.lr(row["step"] - 1), abs=1e-12) for row in rows]
+    assert rows[0]["lr"] > rows[-1]["lr"] > 0.0  # the last step still trains (the next would have lr 0)
+
+
+def text_of(accumulator: Any, tag: str) -> str:
+    (event,) = accumulator.Tensors(tag)
+    return event.tensor_proto.string_val[0].decode()
+
+
+def test_torch_run_writes_event_files(tmp_path: Path):
+    result = run(TrainConfig(spec=TINY, subset=256, test_subset=128, epochs=2, batch_size=32, device="cpu",
+                             threads=1, progress=False, out=str(tmp_path)))
+    accumulator = events(result.run_dir / "tensorboard")
+    check_scalars(accumulator, metrics(result.run_dir))
+    check_lr(metrics(result.run_dir))
+    text = text_of(accumulator, "spec/text_summary")
+    assert "tiny_cnn" in text and "block.conv" in text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras not installed")
+def test_keras_run_writes_event_files_and_evaluates_again(tmp_path: Path):
+    command = [sys.executable, "-m", "archc", "train", TINY, "--backend", "keras", "--subset", "256", "--test-subset",
+               "128", "--epochs", "2", "--batch-size", "32", "--device", "cpu", "--no-progress", "--out",
+               str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = tmp_path.iterdir()
+    rows = metrics(run_dir)
+    check_lr(rows)
+    board = run_dir / "tensorboard"
+    ours = events(board / "archc")
+    check_scalars(ours, rows)
+    assert "tiny_cnn" in text_of(ours, "spec") and "block.conv" in text_of(ours, "spec")
+    keras_own = events(board / "validation")  # keras.callbacks.TensorBoard's own logs
+    assert scalar(keras_own, "epoch_accuracy") == [(r["epoch"] - 1, pytest.approx(r["test_acc"])) for r in rows]
+
+    done = subprocess.run([sys.executable, "-m", "archc", "eval", str(run_dir), "--checkpoint", "last", "--json"],
+                          cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    assert result["backend"] == "keras" and result["samples"] == 128
+    assert result["top1"] == pytest.approx(rows[-1]["test_acc"], abs=1e-12)
+
+    import archc
+
+    model = archc.load(run_dir, checkpoint="last")  # the Keras weights in the torch model
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    keras_model = archc.load(run_dir, backend="keras", checkpoint="last")
+    np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(),
+                               np.asarray(keras_model(x.transpose(0, 2, 3, 1), training=False)), rtol=1e-5,
+                               atol=1e-5)
