@@ -62,7 +62,9 @@ def add_limit_options(parser: Any, dests: tuple[str, str] = ("max_params", "max_
                         f"(default {MAX_ACTIVATION_BYTES // 2**30} GiB)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; given the command line, only the command module it names is imported (a
+    command pays at start-up for its own imports only: docs/optimize.md)."""
     parser = argparse.ArgumentParser(prog="archc", formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="Compile YAML network specs to PyTorch and Keras models.",
                                      epilog=EPILOG)
@@ -108,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimize", action="store_true",
                    help="write the inference model with BatchNorm folded and activations fused (docs/optimize.md)")
     add_limit_options(p)
-    for module in _command_modules():
+    for module in _command_modules(_named_command(argv)):
         module.register(sub)
     return parser
 
@@ -119,11 +121,27 @@ COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "predict", "run
                    "weights"]
 
 
-def _command_modules() -> list[Any]:
+def _named_command(argv: list[str] | None) -> str | None:
+    """The command word of ``argv`` (None: no command line given, or none found)."""
+    if argv is None:
+        return None
+    words = iter(argv)
+    for word in words:
+        if word == "--allow-path":
+            next(words, None)  # its DIR
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _command_modules(command: str | None = None) -> list[Any]:
+    """The modules of the further commands: all of them, or only ``command``'s (none for a core command)."""
     import importlib
 
+    if command in COMMANDS:
+        return []
     modules = []
-    for name in COMMAND_MODULES:
+    for name in [command] if command in COMMAND_MODULES else COMMAND_MODULES:
         try:
             modules.append(importlib.import_module(f"archc.commands.{name}"))
         except ModuleNotFoundError as exc:
@@ -294,7 +312,7 @@ COMMANDS = {"validate": cmd_validate, "summary": cmd_summary, "render": cmd_rend
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     try:
         func = getattr(args, "func", None) or COMMANDS[args.command]

@@ -68,3 +68,17 @@ class Softmax(OpSpec):
     summary = "softmax over the channel / feature axis"
     examples = (Example((6,)), Example((4, 3, 3)))
     traits = {"activation", "nonnegative"}  # not element-wise; CUDA autocast runs it in float32
+
+
+@register_op("hardswish")
+class HardSwish(OpSpec):
+    summary = "x * relu6(x + 3) / 6 (MobileNetV3)"
+    examples = (Example((4, 5, 5)), Example((6,)))
+    traits = POINTWISE | {"in-place safe"}
+
+
+@register_op("hardsigmoid")
+class HardSigmoid(OpSpec):
+    summary = "relu6(x + 3) / 6 (MobileNetV3's SE gate)"
+    examples = (Example((4, 5, 5)),)
+    traits = POINTWISE | {"in-place safe", "nonnegative"}
