@@ -46,7 +46,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if FORMATS[suffix] != "keras":
         import torch  # noqa: F401  (torch before TensorFlow in one process)
     try:
-        trained = export_run(args.run_dir, output, args.checkpoint, optimize=args.optimize)
+        trained = export_run(args.run_dir, output, args.checkpoint, args.ema, optimize=args.optimize)
     except TrainError as exc:
         raise UsageError(str(exc)) from None
     epoch = f", epoch {trained.epoch}" if trained.epoch else ""

@@ -20,6 +20,7 @@ EPILOG = """examples:
   archc train --resume runs/resnet20-20250101-120000 --epochs 20
   torchrun --nproc-per-node 4 -m archc train resnet56 --data fashion-mnist --batch-size 512
   archc train densenet121 --backend keras --data fashion-mnist --epochs 2
+  archc train resnet18 --set num_classes=10 --init-from resnet18.pth --freeze 'layer1.*' --ema --grad-clip 5
 """
 
 
@@ -73,6 +74,19 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--warmup-epochs", type=float, help="linear warm-up before the schedule (default 0)")
     group.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default 0)")
     group.add_argument("--seed", type=int, help="seed for weights, data order and augmentation (default 0)")
+
+    group.add_argument("--grad-clip", type=float, metavar="NORM",
+                       help="clip the global gradient norm to NORM before each step (default: no clipping)")
+    group.add_argument("--ema", type=float, nargs="?", const=0.9998, metavar="DECAY",
+                       help="also keep an exponential moving average of the weights (default decay 0.9998, as "
+                            "timm), evaluated each epoch and checkpointed beside them")
+
+    group = p.add_argument_group("initialization")
+    group.add_argument("--init-from", metavar="FILE",
+                       help="start from weights matched by name: a run folder, a checkpoint, a state_dict .pth, "
+                            ".safetensors, .keras or .weights.h5 (a classifier of another width is skipped)")
+    group.add_argument("--freeze", action="append", metavar="PATTERN",
+                       help="do not train the parameters matching PATTERN, e.g. 'layer1.*' (repeatable)")
 
     group = p.add_argument_group("device and speed")
     group.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA, then MPS, then CPU)")

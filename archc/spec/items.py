@@ -50,6 +50,9 @@ class Interpreter:
         self.graph, self.sink, self.limits = graph, sink, limits
         self.blocks, self.root_env = blocks, root_env
         self.defaults, self.broken_defaults = defaults  # the usable entries, and the ops whose entry was wrong
+        # plain snapshots of the registries: a lookup per item is a dict probe, not a registry call
+        self.ops: dict[str, Any] = dict(OPS.items())
+        self.connections: dict[str, Any] = dict(CONNECTIONS.items())
         self.names = Names(graph, sink)
         self.cache = NodeCache(sink)
         self.evaluator = Evaluator()
@@ -73,7 +76,7 @@ class Interpreter:
         return self.evaluator.evaluate(value, scope, position, path, skip)
 
     def known_kinds(self) -> list[str]:
-        return [*OPS, *CONNECTIONS, *self.blocks]
+        return [*self.ops, *self.connections, *self.blocks]
 
     # ---- nodes --------------------------------------------------------------------------------------------------
     def add_node(self, op: str, args: Any, inputs: list[Tensor], scope: Scope, name: str | None,
@@ -85,7 +88,7 @@ class Interpreter:
         defaults = self.defaults.get(op)
         if defaults:
             args = {**self.evaluate(defaults, scope, position, f"defaults.{op}"), **(args or {})}
-        checked = self.cache.check(op, OPS.get(op), args or {}, [t.shape for t in inputs], position, path, raw,
+        checked = self.cache.check(op, self.ops[op], args or {}, [t.shape for t in inputs], position, path, raw,
                                    quiet_missing=op in self.broken_defaults)
         self.graph.add_op_node(full, {"op": op, "attrs": checked.attrs, "inputs": [t.node for t in inputs],
                                       "shape": checked.shape, "pos": position, "path": path,
@@ -142,10 +145,10 @@ class Interpreter:
         if self.defaults_have_expressions:
             return False
         if isinstance(item, str):
-            return item in OPS
+            return item in self.ops
         if isinstance(item, dict) and not self.evaluator.has_expressions(item):
             kinds = [key for key in item if key not in RESERVED_KEYS]
-            return len(kinds) == 1 and kinds[0] in OPS
+            return len(kinds) == 1 and kinds[0] in self.ops
         return False
 
     # ---- one item -----------------------------------------------------------------------------------------------
@@ -161,9 +164,9 @@ class Interpreter:
                             path, "write e.g. `- relu` or `- {conv: {out: 64, kernel: 3}}`")
         try:
             item, kinds = self._kinds(item, scope, position, path)
-            if not self._when(item, scope, path):
+            if "when" in item and not self._when(item, scope, path):
                 return x
-            name = self._name(item, kinds, scope, path)
+            name = self._name(item, kinds, scope, path) if "name" in item else None
         except ItemError:
             self._declare_written_name(item, x, scope)
             raise
@@ -191,7 +194,7 @@ class Interpreter:
             item = self.evaluate_keys(item, scope, position, path)
             kinds = [key for key in item if key not in RESERVED_KEYS]
         for key in kinds:
-            if isinstance(key, str) and (key in OPS or key in CONNECTIONS or key in self.blocks):
+            if isinstance(key, str) and (key in self.ops or key in self.connections or key in self.blocks):
                 continue
             hint = did_you_mean(str(key), RESERVED_KEYS) or did_you_mean(str(key), [*RESERVED_KEYS,
                                                                                      *self.known_kinds()])
@@ -203,8 +206,6 @@ class Interpreter:
         return item, kinds
 
     def _when(self, item: Any, scope: Scope, path: str) -> bool:
-        if "when" not in item:
-            return True
         when = self.evaluate(item["when"], scope, position_of(item, "when"), join_path(path, "when"))
         if not isinstance(when, bool):
             raise ItemError(f"expected true or false, got {when!r}", position_of(item, "when"),
@@ -212,11 +213,11 @@ class Interpreter:
         return when
 
     def _name(self, item: Any, kinds: list[Any], scope: Scope, path: str) -> str | None:
-        if "name" not in item or "repeat" in item:  # a repeat's name is evaluated per iteration
+        if "repeat" in item:  # a repeat's name is evaluated per iteration
             return None
         name = self.evaluate(item["name"], scope, position_of(item, "name"), join_path(path, "name"))
         name = str(name) if name is not None else None
-        is_op = len(kinds) == 1 and kinds[0] in OPS
+        is_op = len(kinds) == 1 and kinds[0] in self.ops
         if name == "" and not is_op:
             return None  # name: "" on a body, block or connection adds no level, as on a repeat
         if name is not None and not NAME_RE.match(name):
@@ -283,7 +284,7 @@ class Interpreter:
         if args is not None and not isinstance(args, dict):
             raise ItemError(f"{kind}: expects a mapping of arguments, got {args!r}", args_pos or position,
                             join_path(path, kind), f"write {kind}: {{...}}")
-        if kind in OPS:
+        if kind in self.ops:
             if sources:  # in_channels / in_shape are those of the (first) input named by from:
                 scope = self.item_env(scope, sources[0])
             values = self.evaluate(args, scope, args_pos or position, join_path(path, kind)) if args else {}
@@ -292,7 +293,7 @@ class Interpreter:
         if sources is not None:
             x = self.single_source(sources, position, path)
             scope = self.item_env(scope, x)
-        if kind in CONNECTIONS:
+        if kind in self.connections:
             return self.expand_connection(kind, args or LMap(), x, scope, path, position, name)
         if kind in self.blocks:
             return self.expand_template(kind, args or LMap(), x, scope, path, position, name)
@@ -361,7 +362,7 @@ class Interpreter:
     # ---- connections -------------------------------------------------------------------------------------------
     def expand_connection(self, kind: str, args: Any, x: Tensor, scope: Scope, path: str,
                           position: Position | None, name: str | None) -> Tensor:
-        cls = CONNECTIONS.get(kind)
+        cls = self.connections[kind]
         conn_path = join_path(path, kind)
         values = self.evaluate(args, scope, position, conn_path, skip=cls.lazy_fields)
         ns = qualify(scope.ns, name) if name is not None else scope.ns

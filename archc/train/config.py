@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,10 @@ class TrainConfig:
     threads: int | None = None
     checkpoint_every: int = 0
     progress: bool = True
+    init_from: str | None = None
+    freeze: list[str] = field(default_factory=list)
+    grad_clip: float | None = None
+    ema: float | None = None
     out: str = "runs"
     name: str | None = None
     # --max-params / --max-activation-bytes: the limits checked before the model is built (archc/passes/limits.py)
@@ -100,6 +105,10 @@ class TrainConfig:
             raise TrainError("--warmup-epochs, --random-crop, --weight-decay and --checkpoint-every must be >= 0")
         if self.schedule == "onecycle" and self.warmup_epochs:
             raise TrainError("--schedule onecycle has its own warm-up (the first 30% of steps); drop --warmup-epochs")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise TrainError(f"--grad-clip must be a positive gradient norm, got {self.grad_clip}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise TrainError(f"--ema DECAY must be in (0, 1), got {self.ema} (timm's default: 0.9998)")
         if self.memory_efficient and self.backend != "torch":
             raise TrainError("--memory-efficient is for the torch backend (its dense blocks recompute in backward)")
         if self.warmup_epochs >= self.epochs:
@@ -143,7 +152,7 @@ _KINDS = {"epochs": int, "batch_size": int, "eval_batch_size": int, "subset": in
           "lr": float, "momentum": float, "weight_decay": float, "gamma": float, "warmup_epochs": float,
           "label_smoothing": float, "nesterov": bool, "hflip": bool, "channels_last": bool, "compile": bool,
           "sync_bn": bool, "progress": bool, "param_limit": int, "activation_limit": int}
-_ACCEPTS = {int: (int,), float: (int, float), bool: (bool,)}
+_ACCEPTS = {int: (numbers.Integral,), float: (numbers.Real,), bool: (bool,)}  # numpy scalars too (sweeps)
 _NAMES = {int: "a whole number", float: "a number", bool: "true or false"}
 
 

@@ -135,6 +135,10 @@ def prepare(cfg: TrainConfig | None = None, resume: str | Path | None = None, sp
         raise TrainError(f"spec '{parsed.name}' has {info.num_outputs} outputs but {dataset.name} has "
                          f"{dataset.num_classes} classes (set --set num_classes={dataset.num_classes})")
     adaptation = plan_adaptation(dataset.shape, info.input_shape)
+    if resume is None and (cfg.init_from or cfg.freeze):
+        from archc.train.init_from import check_init
+
+        check_init(cfg, info.graph)  # a file that does not fit fails here, before the run folder exists
     mean, std = channel_stats(dataset.train, cfg.seed)
     preflight(cfg, info, dataset)
     if rank() == 0:
@@ -185,6 +189,8 @@ def _absolute_paths(cfg: TrainConfig) -> TrainConfig:
         changes["data"] = str(Path(cfg.data).resolve())
     if cfg.data_dir:
         changes["data_dir"] = str(Path(cfg.data_dir).expanduser().resolve())
+    if cfg.init_from:
+        changes["init_from"] = str(Path(cfg.init_from).expanduser().resolve())
     return cfg.replace(**changes) if changes else cfg
 
 

@@ -36,10 +36,11 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
         graph = prepared.info.graph
         build = model_factory or (lambda seed: backend_module("torch").build_model(graph, seed=seed))
         info = ModelInfo(prepared.info.spec, prepared.info.input_shape, prepared.info.num_outputs,
-                         prepared.info.outputs_probabilities, build)
+                         prepared.info.outputs_probabilities, build, graph)
         data = DataInfo(prepared.dataset, prepared.adaptation, prepared.mean, prepared.std)
         progress = EpochProgress(writer_console, cfg.progress)
-        trainer = TorchTrainer(cfg, info, data, prepared.run, env, progress, log)
+        trainer = TorchTrainer(cfg, info, data, prepared.run, env, progress, log,
+                               init_from=None if prepared.resuming else cfg.init_from)
         resumed = ""
         if prepared.resuming:
             checkpoint = prepared.resume_from / "checkpoints" / "last.pt"

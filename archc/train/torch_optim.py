@@ -46,3 +46,11 @@ def make_criterion(cfg: TrainConfig, outputs_probabilities: bool) -> Callable[[t
         return F.cross_entropy(logits, target, label_smoothing=cfg.label_smoothing)
 
     return criterion
+
+
+def make_ema(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of the weights and buffers (BatchNorm statistics), updated after every
+    optimizer step: ``ema = decay * ema + (1 - decay) * weights``, as timm's ModelEmaV3 (``--model-ema``)."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)

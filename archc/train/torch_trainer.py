@@ -24,13 +24,14 @@ from archc.train.checkpoint import capture_rng, check_model, load_checkpoint, re
 from archc.train.config import TrainConfig
 from archc.train.data import Adaptation, Dataset, augmentation_params
 from archc.train.errors import TrainError, TrainingInterrupted
+from archc.train.init_from import freeze_torch, hold_frozen_norms, init_torch
 from archc.train.progress import EpochProgress
 from archc.train.rundir import RunDir
 from archc.train.schedule import Schedule
 from archc.train.torch_data import Preprocess, Source, epoch_batches
 from archc.train.torch_device import Environment, seed_everything
 from archc.train.torch_fast import memory_efficient_model, resolve_speed
-from archc.train.torch_optim import make_criterion, make_optimizer
+from archc.train.torch_optim import make_criterion, make_ema, make_optimizer
 
 
 @dataclass
@@ -60,6 +61,7 @@ class ModelInfo:
     num_outputs: int
     outputs_probabilities: bool
     build: Callable[[int], nn.Module]  # seed -> a fresh model
+    graph: Any = None  # the IR (--init-from finds the classifier in it)
 
 
 @dataclass
@@ -74,8 +76,10 @@ class TorchTrainer:
     """Trains one model for ``cfg.epochs``; ``run`` is the run folder on the writing rank, None elsewhere."""
 
     def __init__(self, cfg: TrainConfig, model_info: ModelInfo, data: DataInfo, run: RunDir | None,
-                 env: Environment, progress: EpochProgress, log: Callable[[str], None] = print):
+                 env: Environment, progress: EpochProgress, log: Callable[[str], None] = print,
+                 init_from: str | None = None):
         self.cfg, self.info, self.data, self.run, self.env = cfg, model_info, data, run, env
+        self.init_from = init_from  # weights to start from (a fresh run's --init-from; a resumed one has its own)
         self.progress_bar = progress
         self.log = log
         self.board: Any = None  # a TensorBoard writer on the writing rank (archc.train.tensorboard.TorchBoard)
@@ -111,7 +115,12 @@ class TorchTrainer:
         model = model.to(self.device)
         if self.speed.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if self.init_from:
+            init_torch(model, self.info.graph, self.init_from, self.log)
+        if cfg.freeze:
+            freeze_torch(model, cfg.freeze, self.log)
         self.model = model  # the plain module: checkpoints and evaluation use it
+        self.ema = make_ema(model, cfg.ema) if cfg.ema else None  # averaged beside the raw weights
         train_model: nn.Module = model
         if env.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
@@ -137,6 +146,7 @@ class TorchTrainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "progress": self.state.to_dict(),
             "config": self.cfg.to_dict(), "rng": capture_rng(), "world_size": self.env.world_size,
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
         }
 
     def save(self, which: str = "last") -> None:
@@ -150,6 +160,8 @@ class TorchTrainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
         self.state = Progress(**state["progress"])
         if state.get("world_size", 1) == self.env.world_size:
             restore_rng(state["rng"])
@@ -193,7 +205,7 @@ class TorchTrainer:
         epoch = state.epoch
         batches = epoch_batches(len(self.train_source), cfg.batch_size, epoch, cfg.seed, self.env)
         start = state.step_in_epoch
-        self.model.train()
+        self._train_mode()
         self.progress_bar.start(epoch + 1, cfg.epochs, len(batches), start)
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         correct = torch.zeros((), device=self.device, dtype=torch.float64)
@@ -206,8 +218,12 @@ class TorchTrainer:
             loss = self.criterion(output, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             loss_sum += loss.detach() * len(y)
             correct += (output.detach().argmax(1) == y).sum()
             seen += len(y)
@@ -256,6 +272,8 @@ class TorchTrainer:
             "lr": self.schedule.lr(max(state.global_step - 1, 0)), "images_per_s": images / max(state.train_time, 1e-9),
             "epoch_time_s": state.train_time, "time": time.time(),
         }
+        if self.ema is not None:
+            row["ema_test_loss"], row["ema_test_acc"] = self.evaluate(self.ema.module)
         state.history.append(row)
         state.epoch += 1
         state.step_in_epoch, state.loss_sum, state.correct, state.seen, state.train_time = 0, 0.0, 0.0, 0, 0.0
@@ -279,10 +297,17 @@ class TorchTrainer:
         torch.distributed.all_reduce(tensor)
         return tensor.tolist()
 
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.freeze:
+            hold_frozen_norms(self.model)
+
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float]:
-        """Loss and accuracy on the whole held-out split (each rank takes every world_size-th sample)."""
-        self.model.eval()
+    def evaluate(self, model: nn.Module | None = None) -> tuple[float, float]:
+        """Loss and accuracy of the model (or ``model``: the EMA weights) on the whole held-out split (each rank
+        takes every world_size-th sample)."""
+        model = model if model is not None else self.model
+        model.eval()
         size = len(self.test_source)
         mine = list(range(self.env.rank, size, self.env.world_size))
         batch = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
@@ -290,10 +315,10 @@ class TorchTrainer:
         correct = torch.zeros((), device=self.device, dtype=torch.float64)
         for x, y in self.test_source.batches([mine[i:i + batch] for i in range(0, len(mine), batch)]):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-                output = self.model(self.preprocess(x))
+                output = model(self.preprocess(x))
             loss_sum += F.cross_entropy(self._logits(output), y, reduction="sum")
             correct += (output.argmax(1) == y).sum()
-        self.model.train()
+        self._train_mode()
         loss, hits = self._all_reduce([float(loss_sum.item()), float(correct.item())])
         return loss / max(size, 1), hits / max(size, 1)
 
