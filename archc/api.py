@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import archc.connections  # noqa: F401  (registers the built-in connections: the spec layer does not import them)
 from archc.errors import SpecError
 from archc.ir.graph import Graph
 from archc.passes.cost import Summary, summarize_graph
@@ -81,13 +80,15 @@ def lower(graph: Graph, backend: str = "torch", seed: int | None = None, limits:
 def load(spec: Any, backend: str = "torch", seed: int | None = None,
          overrides: list[str] | dict[str, Any] | None = None, max_params: int | None = None,
          max_activation_bytes: int | None = None, checkpoint: str = "best", allow_paths: list[Any] | None = None,
-         **params: Any) -> Any:
+         memory_efficient: bool = False, optimize: bool = False, **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
 
     ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
     (a parameter named like an option of this function — ``backend``, ``seed`` — goes in ``overrides={...}``).
     ``max_params`` / ``max_activation_bytes`` raise the limits checked before lowering (docs/limits.md);
     ``allow_paths`` lists folders outside the spec's own that its ``extends:`` may read.
+    ``memory_efficient=True`` (torch): BatchNorm -> ReLU -> conv chains recompute their normalisation in backward
+    instead of keeping it (docs/optimize.md). ``optimize=True``: an eval-only inference model, see ``optimize``.
     Returns a ``torch.nn.Module`` (a torch.fx.GraphModule) or a ``keras.Model``.
 
     ``spec`` may also be a run folder of ``archc train``: then the result is the trained model, the run's spec with
@@ -102,6 +103,37 @@ def load(spec: Any, backend: str = "torch", seed: int | None = None,
 
         if params or overrides or seed is not None:
             raise TrainError(f"{spec} is a trained run: its spec and weights are fixed (no params, overrides, seed)")
-        return load_run(spec, backend, checkpoint)
+        return _apply_passes(load_run(spec, backend, checkpoint), backend, memory_efficient, optimize)
+    if memory_efficient and backend != "torch":  # before building: refused at once
+        raise SpecError(f"memory_efficient=True is not available for the {backend} backend")
     graph = build_graph(spec, overrides=overrides, allow_paths=allow_paths, **params)
-    return lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes))
+    return _apply_passes(lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes)), backend,
+                         memory_efficient, optimize)
+
+
+def _apply_passes(model: Any, backend: str, memory_efficient: bool, optimize: bool) -> Any:
+    if not (memory_efficient or optimize):
+        return model
+    passes = getattr(backend_module(backend), "apply_passes", None)
+    if passes is None or (memory_efficient and backend != "torch"):
+        option = "memory_efficient" if memory_efficient else "optimize"
+        raise SpecError(f"{option}=True is not available for the {backend} backend")
+    return passes(model, memory_efficient=memory_efficient, optimize=optimize)
+
+
+def optimize_for_export(model: Any, backend: str) -> Any:
+    """``optimize`` with nothing run-time only (torch: no prepacked oneDNN weights): for .pt2, ONNX and .keras."""
+    return optimize(model) if backend == "keras" else optimize(model, prepack=False)
+
+
+def optimize(model: Any, **options: Any) -> Any:
+    """An eval-only copy of a model built by archc, for inference: BatchNorm folded into the preceding conv / linear,
+    activations fused into it, identities and dropouts dropped (docs/optimize.md). The model is not changed.
+
+    Torch: options of ``archc.backends.torch.fold.optimize`` (``prepack``). Keras: none.
+    Outputs equal the model's own in eval mode to float32 rounding.
+    """
+    name = "keras" if type(model).__module__.split(".")[0] in ("keras", "tf_keras") else "torch"
+    if name == "torch" and not hasattr(model, "graph"):
+        raise SpecError("archc.optimize takes a model built by archc (a torch.fx.GraphModule or a keras.Model)")
+    return backend_module(name).optimize(model, **options)

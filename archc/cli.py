@@ -13,6 +13,7 @@ from typing import Any
 
 from archc.errors import SpecError
 from archc.spec.resolve import allowed_paths
+from archc.train.errors import TrainError
 
 EPILOG = """examples:
   archc validate specs/resnet50.yaml
@@ -50,18 +51,20 @@ def _count(text: str) -> int:
     return int(value)
 
 
-def add_limit_options(parser: argparse.ArgumentParser) -> None:
+def add_limit_options(parser: Any, dests: tuple[str, str] = ("max_params", "max_activation_bytes")) -> None:
     """--max-params / --max-activation-bytes: the limits checked before lowering (docs/limits.md)."""
     from archc.passes.limits import MAX_ACTIVATION_BYTES, MAX_PARAMS
 
-    parser.add_argument("--max-params", type=_count, metavar="N",
+    parser.add_argument("--max-params", dest=dests[0], type=_count, metavar="N",
                         help=f"refuse networks with more parameters and buffers (default {MAX_PARAMS:.0e})")
-    parser.add_argument("--max-activation-bytes", type=_count, metavar="N",
+    parser.add_argument("--max-activation-bytes", dest=dests[1], type=_count, metavar="N",
                         help=f"refuse networks whose float32 activations of one batch take more bytes "
                         f"(default {MAX_ACTIVATION_BYTES // 2**30} GiB)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; given the command line, only the command module it names is imported (a
+    command pays at start-up for its own imports only: docs/optimize.md)."""
     parser = argparse.ArgumentParser(prog="archc", formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="Compile YAML network specs to PyTorch and Keras models.",
                                      epilog=EPILOG)
@@ -89,8 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec(p)
     p.add_argument("--resolved", action="store_true",
                    help="print the spec after extends and --set only, before templates and repeats are expanded")
-    p = command("list", "list the zoo specs", "archc list")
-    p.add_argument("--json", action="store_true", help="print the zoo as JSON")
+    p = command("list", "list the zoo specs, or with --ops every op (built-in and from plugins)",
+                "archc list\n  archc list --ops")
+    p.add_argument("--json", action="store_true", help="print the zoo (or the ops) as JSON")
+    p.add_argument("--ops", action="store_true", help="list the ops instead: built-in and installed plugins' ones")
     command("schema", "print the JSON Schema of the spec format (for editor completion)",
             "archc schema > archc.schema.json")
     p = command("compile", "validate, summarize and write a runnable model file",
@@ -102,22 +107,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emit-source", metavar="FILE.py", help="torch: also write a standalone PyTorch module file")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--optimize", action="store_true",
+                   help="write the inference model with BatchNorm folded and activations fused (docs/optimize.md)")
     add_limit_options(p)
-    for module in _command_modules():
+    for module in _command_modules(_named_command(argv)):
         module.register(sub)
     return parser
 
 
 #: Further subcommands live in their own modules under archc/commands/; each defines ``register(subparsers)``
 #: which adds its parser and sets ``func`` (a function of the parsed args returning the exit status).
-COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "sweep", "train", "weights"]
+COMMAND_MODULES = ["diff", "draw", "eval", "export", "gradflow", "predict", "runs", "sweep", "train",
+                   "weights"]
 
 
-def _command_modules() -> list[Any]:
+def _named_command(argv: list[str] | None) -> str | None:
+    """The command word of ``argv`` (None: no command line given, or none found)."""
+    if argv is None:
+        return None
+    words = iter(argv)
+    for word in words:
+        if word == "--allow-path":
+            next(words, None)  # its DIR
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _command_modules(command: str | None = None) -> list[Any]:
+    """The modules of the further commands: all of them, or only ``command``'s (none for a core command)."""
     import importlib
 
+    if command in COMMANDS:
+        return []
     modules = []
-    for name in COMMAND_MODULES:
+    for name in [command] if command in COMMAND_MODULES else COMMAND_MODULES:
         try:
             modules.append(importlib.import_module(f"archc.commands.{name}"))
         except ModuleNotFoundError as exc:
@@ -197,8 +221,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from archc.report import print_zoo, zoo_rows
+    from archc.report import op_rows, print_ops, print_zoo, zoo_rows
 
+    if args.ops:
+        if args.json:
+            print(json.dumps(op_rows(), indent=1))
+        else:
+            print_ops()
+        return 0
     if args.json:
         print(json.dumps(zoo_rows(), indent=1))
     else:
@@ -260,7 +290,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
         _check_writable(Path(args.emit_source), args.force)
         if Path(args.emit_source).resolve() == output.resolve():
             raise UsageError(f"--emit-source and -o both name {output}")
+        if args.optimize:
+            raise UsageError("--emit-source writes the spec's own module; it cannot carry --optimize's folding")
     model = lower(graph, backend_name, args.seed, _limits(args))
+    if args.optimize:
+        from archc.api import optimize_for_export
+
+        model = optimize_for_export(model, backend_name)
     with atomic_path(output) as tmp:  # a failed or interrupted save leaves no half-written model file
         backend.save(model, graph, tmp)
     print(f"wrote {output}")
@@ -276,7 +312,7 @@ COMMANDS = {"validate": cmd_validate, "summary": cmd_summary, "render": cmd_rend
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     try:
         func = getattr(args, "func", None) or COMMANDS[args.command]
@@ -290,10 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"archc: error: {exc}", file=sys.stderr)
         return 2
+    except TrainError as exc:  # a training setup that cannot work (every command that reads runs raises it)
+        print(f"archc: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # a read-only folder, a full disk, a file where a folder should be: one line, no trace
         print(f"archc: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("archc: interrupted", file=sys.stderr)
         return 130
 
 

@@ -18,6 +18,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `archc train`")
     parser.add_argument("--checkpoint", default="best",
                         help="best (default), last, or the path of a checkpoint of this run's spec")
+    parser.add_argument("--ema", action="store_true",
+                        help="the checkpoint's EMA weights (a run trained with --ema) instead of the raw ones")
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +43,8 @@ def confusion_path(args: argparse.Namespace) -> tuple[Path, bool]:
         return Path(args.confusion), False
     which = args.checkpoint if args.checkpoint in ("best", "last") else Path(args.checkpoint).stem
     data = f"-{Path(args.data).name}" if args.data else ""
-    return Path(args.run_dir) / "eval" / f"confusion-{which}{data}.png", True
+    ema = "-ema" if args.ema else ""
+    return Path(args.run_dir) / "eval" / f"confusion-{which}{ema}{data}.png", True
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -68,7 +71,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from archc.train.result_plots import plot_confusion
 
     try:
-        result = evaluate_run(args.run_dir, args.checkpoint, args.data, args.data_dir, args.test_subset, args.device)
+        result = evaluate_run(args.run_dir, args.checkpoint, args.data, args.data_dir, args.test_subset, args.device,
+                              args.ema)
     except TrainError as exc:
         raise UsageError(str(exc)) from None
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ EPILOG = """examples:
   archc export runs/small_resnet-20261201-081500 -o small_resnet.onnx --checkpoint last
   archc export runs/small_resnet-20261201-081500 -o small_resnet.keras
   archc export runs/small_resnet-20261201-081500 -o small_resnet.safetensors
+  archc export runs/small_resnet-20261201-081500 -o small_resnet.onnx --optimize
 """
 
 
@@ -24,6 +25,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the file to write; its suffix chooses the format: .pt2, .onnx, .keras, .safetensors")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--optimize", action="store_true",
+                   help="BatchNorm folded into convs, activations fused (.pt2, .onnx, .keras; docs/optimize.md)")
     p.set_defaults(func=cmd_export)
 
 
@@ -43,7 +46,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if FORMATS[suffix] != "keras":
         import torch  # noqa: F401  (torch before TensorFlow in one process)
     try:
-        trained = export_run(args.run_dir, output, args.checkpoint)
+        trained = export_run(args.run_dir, output, args.checkpoint, args.ema, optimize=args.optimize)
     except TrainError as exc:
         raise UsageError(str(exc)) from None
     epoch = f", epoch {trained.epoch}" if trained.epoch else ""

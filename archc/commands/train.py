@@ -6,6 +6,8 @@ Imports nothing heavy at import time: the CLI imports every command module to bu
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
 
 DESCRIPTION = """train a spec and write runs/<name>-<timestamp>/ (metrics.jsonl, curves.png, spec.yaml,
@@ -18,6 +20,7 @@ EPILOG = """examples:
   archc train --resume runs/resnet20-20250101-120000 --epochs 20
   torchrun --nproc-per-node 4 -m archc train resnet56 --data fashion-mnist --batch-size 512
   archc train densenet121 --backend keras --data fashion-mnist --epochs 2
+  archc train resnet18 --set num_classes=10 --init-from resnet18.pth --freeze 'layer1.*' --ema --grad-clip 5
 """
 
 
@@ -32,7 +35,13 @@ def register(subparsers: Any) -> None:
     add_train_options(p)
     group = p.add_argument_group("run folder")
     group.add_argument("--out", metavar="DIR", help="root of the run folders (default runs/)")
-    group.add_argument("--name", help="run name (default: the spec's name)")
+    group.add_argument("--name", help="run name, one folder name (default: the spec's name)")
+    from archc.cli import add_limit_options
+
+    add_limit_options(p.add_argument_group("limits (checked before the model is built; docs/limits.md)"),
+                      dests=("param_limit", "activation_limit"))
+    group.add_argument("--json", action="store_true",
+                       help="print the final result (run folder, best and last epoch) as JSON on stdout")
     p.set_defaults(func=cmd_train)
 
 
@@ -66,13 +75,33 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default 0)")
     group.add_argument("--seed", type=int, help="seed for weights, data order and augmentation (default 0)")
 
+    group.add_argument("--grad-clip", type=float, metavar="NORM",
+                       help="clip the global gradient norm to NORM before each step (default: no clipping)")
+    group.add_argument("--ema", type=float, nargs="?", const=0.9998, metavar="DECAY",
+                       help="also keep an exponential moving average of the weights (default decay 0.9998, as "
+                            "timm), evaluated each epoch and checkpointed beside them")
+
+    group = p.add_argument_group("initialization")
+    group.add_argument("--init-from", metavar="FILE",
+                       help="start from weights matched by name: a run folder, a checkpoint, a state_dict .pth, "
+                            ".safetensors, .keras or .weights.h5 (a classifier of another width is skipped)")
+    group.add_argument("--freeze", action="append", metavar="PATTERN",
+                       help="do not train the parameters matching PATTERN, e.g. 'layer1.*' (repeatable)")
+
     group = p.add_argument_group("device and speed")
     group.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA, then MPS, then CPU)")
     group.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                       help="auto (default): bf16 autocast on CUDA, fp32 elsewhere")
-    group.add_argument("--channels-last", action="store_true", default=None, help="NHWC memory format (torch)")
-    group.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the model (keras: jit_compile)")
+                       help="auto (default): bf16 autocast on CUDA (keras: mixed_bfloat16 on GPUs), fp32 elsewhere")
+    group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                       help="NHWC memory format (torch; default: on for CUDA)")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch.compile the model (default: on for CUDA unless --memory-efficient); keras: XLA "
+                            "jit_compile (default: on GPUs)")
+    group.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch's fused SGD / Adam / AdamW kernels (default: on for CUDA)")
+    group.add_argument("--memory-efficient", action="store_true", default=None,
+                       help="torch: BatchNorm -> ReLU -> conv chains (dense blocks) recompute BN + ReLU in backward "
+                            "instead of keeping them: less memory, same results (docs/optimize.md)")
     group.add_argument("--sync-bn", action="store_true", default=None,
                        help="DDP: BatchNorm statistics over the global batch (SyncBatchNorm)")
     group.add_argument("--threads", type=int, help="torch CPU threads (torch.set_num_threads)")
@@ -89,13 +118,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from archc.cli import UsageError
     from archc.train.config import TrainConfig, option_names
-    from archc.train.errors import TrainError
+    from archc.train.errors import TrainError, TrainingInterrupted
     from archc.train.progress import format_row
     from archc.train.runner import run
 
     given = {name: getattr(args, name) for name in option_names()
              if name not in ("spec", "overrides") and getattr(args, name, None) is not None}
-    console = Console(soft_wrap=True)  # log lines stay whole in files and narrow terminals
+    # log lines stay whole in files and narrow terminals; with --json they go to stderr, the result alone to stdout
+    console = Console(soft_wrap=True, stderr=bool(getattr(args, "json", False)))
     try:
         if args.resume:
             import archc
@@ -110,9 +140,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = run(TrainConfig(spec=args.spec, overrides=list(args.overrides), **given), console=console)
     except TrainError as exc:
         raise UsageError(str(exc)) from None
+    except TrainingInterrupted as exc:
+        print(f"archc: {exc}\ncontinue with: {exc.resume_command()}", file=sys.stderr)
+        return 130
+    if getattr(args, "json", False):
+        print(json.dumps(_result_json(result), indent=1))
+        return 0
     if result.history and result.run_dir is not None:
         best = max(result.history, key=lambda row: row["test_acc"])
         console.print(f"best test accuracy {best['test_acc']:.4f} at epoch {best['epoch']}; last: "
                       f"{format_row(result.history[-1])}", highlight=False)
         console.print(f"run folder {result.run_dir}", highlight=False)
     return 0
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    history = result.history or []
+    best = max(history, key=lambda row: row["test_acc"]) if history else None
+    return {"run_dir": str(result.run_dir) if result.run_dir is not None else None, "epochs": len(history),
+            "best": best, "last": history[-1] if history else None}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archc.ops.conv import IntPair
-from archc.ops.registry import OpSpec, PositiveCount, Shape, ShapeError, expect_rank, numel, pair, register_op
+from archc.ops.registry import Example, OpSpec, PositiveCount, Shape, ShapeError, expect_rank, numel, pair, register_op
 
 #: an element-wise merge: a new tensor, of the widest input dtype under autocast
 MERGE = frozenset({"merge", "elementwise", "fresh output", "promotes dtype"})
@@ -14,16 +14,29 @@ PLUMBING = frozenset({"keeps dtype", "keeps sign"})
 @register_op("identity")
 class Identity(OpSpec):
     summary = "passes its input through"
+    examples = (Example((4, 3, 3)),)
     traits = PLUMBING
 
 
 @register_op("flatten")
 class Flatten(OpSpec):
     summary = "[C, H, W] -> [C*H*W] (channel-major, as torch)"
+    examples = (Example((4, 3, 3)), Example((6,)))
     traits = PLUMBING
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         return (numel(inputs[0]),)
+
+
+def _check_ranks(first: Shape, other: Shape, verb: str) -> None:
+    """Tensors of different ranks ([features] and [C, H, W]) never merge: say so, rather than that a size differs."""
+    if len(first) == len(other):
+        return
+    names = {1: "[features]", 3: "[C, H, W]"}
+    kinds = " and ".join(names.get(len(shape), f"rank-{len(shape)}") for shape in (first, other))
+    raise ShapeError(f"cannot {verb} {list(first)} and {list(other)}: their ranks differ ({kinds})",
+                     hint="bring both to one rank first: flatten (or global_avgpool with keepdims: false) the "
+                          "[C, H, W] input")
 
 
 def _broadcast(shapes: list[Shape], verb: str) -> Shape:
@@ -32,6 +45,7 @@ def _broadcast(shapes: list[Shape], verb: str) -> Shape:
     for other in shapes[1:]:
         if other == out:
             continue
+        _check_ranks(out, other, verb)
         if len(other) == len(out) and all(a == b or a == 1 or b == 1 for a, b in zip(out, other)):
             out = tuple(max(a, b) for a, b in zip(out, other))
             continue
@@ -43,6 +57,7 @@ def _broadcast(shapes: list[Shape], verb: str) -> Shape:
 @register_op("add")
 class Add(OpSpec):
     summary = "element-wise sum of two or more inputs"
+    examples = (Example((4, 3, 3), inputs=3), Example((6,), inputs=2))
     traits = MERGE | {"in-place safe", "keeps sign"}
     symbol = "+"
     arity = None
@@ -54,6 +69,7 @@ class Add(OpSpec):
 @register_op("mul")
 class Mul(OpSpec):
     summary = "element-wise product of two or more inputs ([C, 1, 1] broadcasts)"
+    examples = (Example((4, 3, 3), inputs=2),)
     traits = MERGE | {"keeps sign"}
     symbol = "×"
     arity = None
@@ -65,6 +81,7 @@ class Mul(OpSpec):
 @register_op("sub")
 class Sub(OpSpec):
     summary = "first input minus second"
+    examples = (Example((4, 3, 3), inputs=2),)
     traits = MERGE
     symbol = "−"
     arity = 2
@@ -76,6 +93,7 @@ class Sub(OpSpec):
 @register_op("concat")
 class Concat(OpSpec):
     summary = "concatenation along channels / features"
+    examples = (Example((4, 3, 3), inputs=2), Example((6,), inputs=3))
     traits = {"merge", "fresh output", "promotes dtype", "keeps sign"}
     symbol = "‖"
     arity = None
@@ -83,7 +101,8 @@ class Concat(OpSpec):
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         first = inputs[0]
         for other in inputs[1:]:
-            if len(other) != len(first) or other[1:] != first[1:]:
+            _check_ranks(first, other, "concatenate")
+            if other[1:] != first[1:]:
                 raise ShapeError(f"cannot concatenate {list(other)} with {list(first)}: only the channel axis may "
                                  "differ", hint="downsample both branches to the same height and width")
         return (sum(shape[0] for shape in inputs), *first[1:])
@@ -94,6 +113,7 @@ class ChannelPad(OpSpec):
     """Parameter-free shortcut of He et al. 2015 ("option A"): subsample by ``stride``, zero-pad channels to ``out``."""
 
     summary = "strided subsample plus zero channels (ResNet option A shortcut)"
+    examples = (Example((4, 6, 6), {"out": 8, "stride": 2}), Example((4, 5, 5), {"out": 7}))
     traits = PLUMBING
     out: PositiveCount
     stride: IntPair = 1

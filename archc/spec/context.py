@@ -12,15 +12,16 @@ primitive ops through the :class:`Context` it is given and returns its output; i
             return ctx.add("add", {}, [x, x])
 
 Every node a context adds records the connection that made it (node data ``connection``), which drawing and
-``archc diff`` read. The registry never imports the connections: the ``archc.connections`` package registers the
-built-in ones when it is imported, and ``archc.api`` (one layer up) imports it.
+``archc diff`` read. The built-in connections live in the ``archc.connections`` package, which registers them when it
+is imported; the registry's loader imports that package by name on the first lookup.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from archc.errors import Position
 from archc.registry import Registry
@@ -55,17 +56,29 @@ class Connection(BaseModel):
     """Base of every connection's argument model. ``lazy_fields`` hold item lists or names that depend on loop
     variables: they are not evaluated before validation (the connection evaluates or expands them itself)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)  # built on first use
 
     kind: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     lazy_fields: ClassVar[frozenset[str]] = frozenset({"body", "after"})
+    #: names for the nodes the connection itself adds, by role (``{add: conv2_block1_add}``); a role is the name the
+    #: connection gives the node (``fc1``), else its op (``add``, ``mul``, ``global_avgpool``)
+    names: dict[str, str] = Field(default_factory=dict)
+    #: the roles ``names:`` may rename (None: any, unchecked)
+    roles: ClassVar[frozenset[str] | None] = None
 
     def expand(self, ctx: Context, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-CONNECTIONS: Registry[type[Connection]] = Registry("connection")
+def _load_builtin_connections() -> None:
+    # The built-in kinds live one layer up, in the package archc.connections, which imports this module; it is named
+    # here, not imported at module level, so no import cycle spans the two folders and a lookup finds them however
+    # archc was entered (``import archc`` loads nothing until a name is used).
+    importlib.import_module("archc.connections")
+
+
+CONNECTIONS: Registry[type[Connection]] = Registry("connection", loader=_load_builtin_connections)
 
 
 def register_connection(name: str):
@@ -84,12 +97,18 @@ class Context:
     open namespaces and raise located errors. ``args`` are the connection's arguments as written (with their source
     positions); ``at`` arguments are places inside them (``"body"``, ``"shortcut.body"``) that errors point to."""
 
-    def __init__(self, interpreter: Any, scope: Scope, args: Any, kind: str, name: str):
+    def __init__(self, interpreter: Any, scope: Scope, args: Any, kind: str, name: str,
+                 renames: dict[str, str] | None = None, used: set[str] | None = None):
         self._interpreter = interpreter
         self._scope = scope
         self.args = args
         self.kind = kind
         self.name = name  # the connection's own name: the namespace it was given, or an automatic one
+        self._renames = renames or {}  # the spec's names: for the nodes this connection adds, by role
+        self.used_names: set[str] = set() if used is None else used  # the roles that took one (shared by copies)
+
+    def _copy(self, scope: Scope) -> Context:
+        return Context(self._interpreter, scope, self.args, self.kind, self.name, self._renames, self.used_names)
 
     @property
     def position(self) -> Position | None:
@@ -117,8 +136,13 @@ class Context:
         return f"{self.path}.{at}" if at else self.path
 
     def add(self, op: str, args: dict[str, Any] | None, inputs: list[Tensor], name: str | None = None,
-            at: str | None = None) -> Tensor:
-        """Add one primitive op fed by ``inputs``; ``name`` None lets archc name it after the op."""
+            at: str | None = None, role: str | None = None) -> Tensor:
+        """Add one primitive op fed by ``inputs``; ``name`` None lets archc name it after the op. The spec's
+        ``names: {role: name}`` renames it; its role is ``role``, else ``name``, else ``op``."""
+        role = role or name or op
+        if role in self._renames:
+            name = self._renames[role]
+            self.used_names.add(role)
         return self._interpreter.add_node(op, args or {}, list(inputs), self._scope, name, self.where(at),
                                           self._path(at), connection={"kind": self.kind, "name": self.name})
 
@@ -133,15 +157,13 @@ class Context:
 
     def bind(self, **variables: Any) -> Context:
         """A context whose expressions also see ``variables`` (a loop variable, say)."""
-        scope = self._scope._replace(env=self._scope.env.new_child(variables))
-        return Context(self._interpreter, scope, self.args, self.kind, self.name)
+        return self._copy(self._scope._replace(env=self._scope.env.new_child(variables)))
 
     def within(self, name: str) -> Context:
         """A context whose nodes are named inside the namespace ``name`` (``denselayer1``)."""
         from archc.spec.names import qualify
 
-        scope = self._scope._replace(ns=qualify(self.namespace, name))
-        return Context(self._interpreter, scope, self.args, self.kind, self.name)
+        return self._copy(self._scope._replace(ns=qualify(self.namespace, name)))
 
     def publish(self, x: Tensor) -> None:
         """Make this context's namespace name ``x`` for later ``from:`` references."""

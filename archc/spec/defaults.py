@@ -15,17 +15,22 @@ from archc.spec.loader import LMap, position_of
 from archc.spec.validation import diagnostics_from_validation, field_names
 
 
-def checked_defaults(defaults: Any, sink: DiagnosticSink) -> dict[str, Any]:
-    """The usable entries of ``defaults:`` (op -> arguments); every problem is recorded in ``sink``."""
+def checked_defaults(defaults: Any, sink: DiagnosticSink) -> tuple[dict[str, Any], set[str]]:
+    """The usable entries of ``defaults:`` (op -> arguments) and the ops whose entry was wrong; every problem is
+    recorded in ``sink``. A node of such an op then keeps quiet about a missing argument: the entry meant to give it
+    (``kernal: 3``) is what was reported."""
     out: dict[str, Any] = {}
+    broken: set[str] = set()
     for op, args in (defaults or {}).items():
         if op not in OPS:
             where = defaults.key_pos.get(op) if isinstance(defaults, LMap) else None
-            sink.error(f"defaults: unknown op '{op}'", where, f"defaults.{op}",
+            sink.error(f"unknown op '{op}'", where, f"defaults.{op}",
                        did_you_mean(op, OPS) or f"known ops: {', '.join(sorted(OPS))}")
             continue
         out[op] = _checked_arguments(op, args, position_of(defaults, op), sink)
-    return out
+        if out[op] is not args:
+            broken.add(op)
+    return out, broken
 
 
 def _checked_arguments(op: str, args: Any, position: Any, sink: DiagnosticSink) -> Any:

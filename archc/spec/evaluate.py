@@ -3,6 +3,7 @@ the expressions themselves)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from archc.errors import Position
@@ -21,6 +22,9 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
+#: stands for a parameter whose value was refused (an expression in params:); its uses stay silent
+REFUSED = _Unknown()
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def contains_expression(value: Any) -> bool:
@@ -49,8 +53,9 @@ def expression_position(position: Position | None, text: Any, column: int | None
 class Evaluator:
     """Substitutes expressions in item values; remembers which containers hold none (most of a network's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refused: frozenset[str] = frozenset()) -> None:
         self._expression_free: dict[int, tuple[Any, bool]] = {}
+        self.refused = refused  # parameters reported as wrong already: an expression reading one fails silently
 
     def has_expressions(self, value: Any) -> bool:
         """Whether a mapping or list holds any ``$`` string (remembered on located containers: the same YAML is
@@ -92,12 +97,20 @@ class Evaluator:
         except ExprError as exc:
             error = ItemError(exc.message, expression_position(position, value, exc.column), path, exc.hint)
             error.maybe_cascade = "in_" in value
+            error.reported = self._reads_refused(value)
             raise error from None
+        if result is REFUSED or self._reads_refused(value) and REFUSED in _flat(result):
+            error = ItemError("a parameter it reads is wrong", position, path)
+            error.reported = True
+            raise error
         if result is UNKNOWN:
             error = ItemError("the input shape is unknown after an earlier error", position, path)
             error.maybe_cascade = True
             raise error
         return result
+
+    def _reads_refused(self, text: str) -> bool:
+        return bool(self.refused) and any(word in self.refused for word in _WORD.findall(text))
 
     def _mapping(self, value: dict, scope: Scope, position: Position | None, path: str, skip: frozenset[str],
                  top: bool) -> LMap:
@@ -111,3 +124,11 @@ class Evaluator:
                 out[key] = self.evaluate(item, scope, position_of(value, key) or position, join_path(path, key),
                                          skip, top=False)
         return out
+
+
+def _flat(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _flat(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _flat(item)]
+    return [value]

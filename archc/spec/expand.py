@@ -6,8 +6,8 @@ nodes are added, so ``in_channels`` / ``in_shape`` are known to every expression
 tensor's shape becomes unknown (None), so that expansion goes on and reports the other, independent problems without
 a cascade of follow-on errors.
 
-The connection kinds come from :data:`archc.spec.context.CONNECTIONS`, filled by ``archc.connections`` (imported by
-``archc.api``); this module does not import them.
+The connection kinds come from :data:`archc.spec.context.CONNECTIONS` (filled by the ``archc.connections`` package,
+which the registry loads on first lookup); this module does not import them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from archc.ir.graph import Graph
 from archc.ops.registry import OPS, Shape, load_builtin_ops
 from archc.spec.context import CONNECTIONS, ItemError, Tensor
 from archc.spec.defaults import checked_defaults
+from archc.spec.evaluate import REFUSED, contains_expression
 from archc.spec.items import RESERVED_KEYS, Abort, Interpreter, Limits
 from archc.spec.loader import LMap, paused_gc, position_of
 from archc.spec.names import Env, Scope
@@ -46,10 +47,11 @@ def _run(tree: LMap, model: Any) -> Graph:
     graph = Graph(name=model.name, diagnostics=sink.diagnostics)
     blocks = _checked_blocks(tree, sink)
     defaults = checked_defaults(tree.get("defaults"), sink)
-    params = dict(tree.get("params") or {})
+    params, refused = _checked_params(tree.get("params"), sink)
     root_env = Env({**params, "params": params})
     limits = Limits(MAX_NODES, MAX_EDGES, MAX_STEPS, MAX_NESTING, MAX_REPEAT)
     interpreter = Interpreter(graph, sink, limits, blocks, defaults, root_env)
+    interpreter.evaluator.refused = refused
     root = Scope("", root_env, "network")
     x = _input_node(interpreter, tree, model, root)
     out = _network(interpreter, tree, x, root)
@@ -69,6 +71,24 @@ def _checked_blocks(tree: LMap, sink: DiagnosticSink) -> dict[str, Any]:
             sink.error(f"block '{name}' has the name of a built-in {'op' if name in OPS else 'keyword'}",
                        position_of(blocks, name), f"blocks.{name}", "rename the block")
     return dict(blocks)
+
+
+def _checked_params(params: Any, sink: DiagnosticSink) -> tuple[dict[str, Any], frozenset[str]]:
+    """``params:`` are data, read as written: a value holding ``${...}`` is refused where it is written (and its
+    uses stay silent), rather than reaching an op as the text of an expression."""
+    values = dict(params or {})
+    refused = [key for key, value in values.items() if contains_expression(value)]
+    for key in refused:
+        sink.error(f"parameter '{key}' holds an expression ({_short(values[key])}); params are data, not evaluated",
+                   position_of(params, key), f"params.{key}",
+                   "write the expression where the value is used, e.g. out: ${width * 2}")
+        values[key] = REFUSED
+    return values, frozenset(refused)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _input_node(interpreter: Interpreter, tree: LMap, model: Any, root: Scope) -> Tensor:

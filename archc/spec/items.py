@@ -25,6 +25,8 @@ from archc.spec.nodes import NodeCache
 from archc.spec.validation import diagnostics_from_validation, join_path
 
 RESERVED_KEYS = ("name", "when", "from", "repeat", "as", "body")
+#: ``name: "#"``: the next index in the namespace (torch Sequential numbering where an optional layer is absent)
+NEXT_INDEX = "#"
 
 
 class Abort(Exception):
@@ -46,13 +48,17 @@ class Interpreter:
     """Expands the items of one validated spec into ``graph``; problems are recorded in ``sink``."""
 
     def __init__(self, graph: Graph, sink: DiagnosticSink, limits: Limits, blocks: dict[str, Any],
-                 defaults: dict[str, Any], root_env: Env):
+                 defaults: tuple[dict[str, Any], set[str]], root_env: Env):
         self.graph, self.sink, self.limits = graph, sink, limits
-        self.blocks, self.defaults, self.root_env = blocks, defaults, root_env
+        self.blocks, self.root_env = blocks, root_env
+        self.defaults, self.broken_defaults = defaults  # the usable entries, and the ops whose entry was wrong
+        # plain snapshots of the registries: a lookup per item is a dict probe, not a registry call
+        self.ops: dict[str, Any] = dict(OPS.items())
+        self.connections: dict[str, Any] = dict(CONNECTIONS.items())
         self.names = Names(graph, sink)
         self.cache = NodeCache(sink)
         self.evaluator = Evaluator()
-        self.defaults_have_expressions = contains_expression(defaults)
+        self.defaults_have_expressions = contains_expression(self.defaults)
         self.edges = 0
         self.steps = 0
 
@@ -72,7 +78,7 @@ class Interpreter:
         return self.evaluator.evaluate(value, scope, position, path, skip)
 
     def known_kinds(self) -> list[str]:
-        return [*OPS, *CONNECTIONS, *self.blocks]
+        return [*self.ops, *self.connections, *self.blocks]
 
     # ---- nodes --------------------------------------------------------------------------------------------------
     def add_node(self, op: str, args: Any, inputs: list[Tensor], scope: Scope, name: str | None,
@@ -84,7 +90,8 @@ class Interpreter:
         defaults = self.defaults.get(op)
         if defaults:
             args = {**self.evaluate(defaults, scope, position, f"defaults.{op}"), **(args or {})}
-        checked = self.cache.check(op, OPS.get(op), args or {}, [t.shape for t in inputs], position, path, raw)
+        checked = self.cache.check(op, self.ops[op], args or {}, [t.shape for t in inputs], position, path, raw,
+                                   quiet_missing=op in self.broken_defaults)
         self.graph.add_op_node(full, {"op": op, "attrs": checked.attrs, "inputs": [t.node for t in inputs],
                                       "shape": checked.shape, "pos": position, "path": path,
                                       "auto_name": name is None, "error": checked.error, "connection": connection,
@@ -140,10 +147,10 @@ class Interpreter:
         if self.defaults_have_expressions:
             return False
         if isinstance(item, str):
-            return item in OPS
+            return item in self.ops
         if isinstance(item, dict) and not self.evaluator.has_expressions(item):
             kinds = [key for key in item if key not in RESERVED_KEYS]
-            return len(kinds) == 1 and kinds[0] in OPS
+            return len(kinds) == 1 and kinds[0] in self.ops
         return False
 
     # ---- one item -----------------------------------------------------------------------------------------------
@@ -159,9 +166,9 @@ class Interpreter:
                             path, "write e.g. `- relu` or `- {conv: {out: 64, kernel: 3}}`")
         try:
             item, kinds = self._kinds(item, scope, position, path)
-            if not self._when(item, scope, path):
+            if "when" in item and not self._when(item, scope, path):
                 return x
-            name = self._name(item, kinds, scope, path)
+            name = self._name(item, kinds, scope, path) if "name" in item else None
         except ItemError:
             self._declare_written_name(item, x, scope)
             raise
@@ -189,7 +196,7 @@ class Interpreter:
             item = self.evaluate_keys(item, scope, position, path)
             kinds = [key for key in item if key not in RESERVED_KEYS]
         for key in kinds:
-            if isinstance(key, str) and (key in OPS or key in CONNECTIONS or key in self.blocks):
+            if isinstance(key, str) and (key in self.ops or key in self.connections or key in self.blocks):
                 continue
             hint = did_you_mean(str(key), RESERVED_KEYS) or did_you_mean(str(key), [*RESERVED_KEYS,
                                                                                      *self.known_kinds()])
@@ -201,8 +208,6 @@ class Interpreter:
         return item, kinds
 
     def _when(self, item: Any, scope: Scope, path: str) -> bool:
-        if "when" not in item:
-            return True
         when = self.evaluate(item["when"], scope, position_of(item, "when"), join_path(path, "when"))
         if not isinstance(when, bool):
             raise ItemError(f"expected true or false, got {when!r}", position_of(item, "when"),
@@ -210,11 +215,13 @@ class Interpreter:
         return when
 
     def _name(self, item: Any, kinds: list[Any], scope: Scope, path: str) -> str | None:
-        if "name" not in item or "repeat" in item:  # a repeat's name is evaluated per iteration
+        if "repeat" in item:  # a repeat's name is evaluated per iteration
             return None
         name = self.evaluate(item["name"], scope, position_of(item, "name"), join_path(path, "name"))
         name = str(name) if name is not None else None
-        is_op = len(kinds) == 1 and kinds[0] in OPS
+        if name == NEXT_INDEX:
+            return self.names.next_index(scope.ns)
+        is_op = len(kinds) == 1 and kinds[0] in self.ops
         if name == "" and not is_op:
             return None  # name: "" on a body, block or connection adds no level, as on a repeat
         if name is not None and not NAME_RE.match(name):
@@ -281,7 +288,7 @@ class Interpreter:
         if args is not None and not isinstance(args, dict):
             raise ItemError(f"{kind}: expects a mapping of arguments, got {args!r}", args_pos or position,
                             join_path(path, kind), f"write {kind}: {{...}}")
-        if kind in OPS:
+        if kind in self.ops:
             if sources:  # in_channels / in_shape are those of the (first) input named by from:
                 scope = self.item_env(scope, sources[0])
             values = self.evaluate(args, scope, args_pos or position, join_path(path, kind)) if args else {}
@@ -290,7 +297,7 @@ class Interpreter:
         if sources is not None:
             x = self.single_source(sources, position, path)
             scope = self.item_env(scope, x)
-        if kind in CONNECTIONS:
+        if kind in self.connections:
             return self.expand_connection(kind, args or LMap(), x, scope, path, position, name)
         if kind in self.blocks:
             return self.expand_template(kind, args or LMap(), x, scope, path, position, name)
@@ -345,6 +352,8 @@ class Interpreter:
             return str(iteration)
         name_pos, name_path = position_of(item, "name"), join_path(path, "name")
         label = str(self.evaluate(item["name"], scope, name_pos, name_path))
+        if label == NEXT_INDEX:
+            label = self.names.next_index(scope.ns)
         if label and not NAME_RE.match(label):
             raise ItemError(f"invalid name {label!r}", name_pos, name_path)
         if label and label in labels:
@@ -359,7 +368,7 @@ class Interpreter:
     # ---- connections -------------------------------------------------------------------------------------------
     def expand_connection(self, kind: str, args: Any, x: Tensor, scope: Scope, path: str,
                           position: Position | None, name: str | None) -> Tensor:
-        cls = CONNECTIONS.get(kind)
+        cls = self.connections[kind]
         conn_path = join_path(path, kind)
         values = self.evaluate(args, scope, position, conn_path, skip=cls.lazy_fields)
         ns = qualify(scope.ns, name) if name is not None else scope.ns
@@ -369,11 +378,25 @@ class Interpreter:
             self.sink.diagnostics.extend(diagnostics_from_validation(exc, args, conn_path, cls, position))
             return Tensor(x.node, None)
         inner = Scope(ns, scope.env, conn_path, scope.depth + 1, scope.templates, position)
-        context = Context(self, inner, args, kind, self.names.connection_name(scope.ns, kind, name))
+        self._check_renames(cls, connection.names, args, conn_path, position)
+        context = Context(self, inner, args, kind, self.names.connection_name(scope.ns, kind, name),
+                          connection.names)
         y = connection.expand(context, x)
         if name is not None:
             self.names.publish(ns, y, position)
         return y
+
+    @staticmethod
+    def _check_renames(cls: type, renames: dict[str, str], args: Any, path: str, position: Position | None) -> None:
+        """``names:`` renames roles the connection has (cls.roles; None: any), to valid names."""
+        where = position_of(args, "names") or position
+        for role, new in renames.items():
+            if cls.roles is not None and role not in cls.roles:
+                raise ItemError(f"{cls.kind} adds no '{role}' node", where, join_path(path, "names"),
+                                did_you_mean(role, sorted(cls.roles)) or f"its nodes: {', '.join(sorted(cls.roles))}")
+            if not NAME_RE.match(new):
+                raise ItemError(f"invalid name {new!r} for the {role} node", where, join_path(path, f"names.{role}"),
+                                "names are letters, digits, _ and -, separated by dots")
 
     # ---- templates ---------------------------------------------------------------------------------------------
     def expand_template(self, kind: str, args: Any, x: Tensor, scope: Scope, path: str,

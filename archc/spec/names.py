@@ -67,6 +67,7 @@ class Names:
         self.defined_at: dict[str, Position | None] = {}
         self._counts: dict[str, int] = {}
         self._connections: set[str] = set()
+        self._indices: dict[str, int] = {}  # namespace -> its largest numeric child name so far (for name: "#")
         self._unresolved: list[tuple[Diagnostic, str, str]] = []  # (diagnostic, reference, namespace)
 
     # ---- naming ----------------------------------------------------------------------------------------------
@@ -83,8 +84,28 @@ class Names:
                 self._counts[full] = count
                 return candidate
 
+    def next_index(self, ns: str) -> str:
+        """``name: "#"``: one more than the largest number naming a node or namespace directly in ``ns`` so far (0
+        for the first), as the index of a torch Sequential where optional layers may be absent. It is taken at once,
+        so two ``#`` in a row never agree even when the first names nothing."""
+        index = self._indices.get(ns, -1) + 1
+        self._indices[ns] = index
+        return str(index)
+
+    def _record_indices(self, full: str) -> None:
+        parts = full.split(".")
+        for depth in range(len(parts)):
+            if parts[depth].isdigit():
+                ns = ".".join(parts[:depth])
+                self._indices[ns] = max(self._indices.get(ns, -1), int(parts[depth]))
+
     def claim(self, ns: str, name: str | None, op: str, position: Position | None, path: str) -> str:
         """The full name of a new node; a name used twice is an error."""
+        full = self._claim(ns, name, op, position, path)
+        self._record_indices(full)
+        return full
+
+    def _claim(self, ns: str, name: str | None, op: str, position: Position | None, path: str) -> str:
         if name is None:
             return self.unique(ns, op)
         full = qualify(ns, name)
@@ -163,13 +184,13 @@ class Names:
     def _reference(self, ref: Any, ns: str, position: Position | None, path: str,
                    unknown: list[Diagnostic]) -> Tensor | None:
         if isinstance(ref, bool) or not isinstance(ref, (str, int)):
-            raise ItemError(f"from: takes a node name or a list of node names, got {_what(ref)}", position, path,
+            raise ItemError(f"expected a node name or a list of node names, got {_what(ref)}", position, path,
                             "write from: stem, or from: [branch_a, branch_b]")
         tensor = self.lookup(str(ref), ns)
         if tensor is None:
             if isinstance(ref, int):
-                diagnostic = Diagnostic(f"from: takes node names; no node is named '{ref}'", position, path,
-                                        "from: takes a node name or a list of node names")
+                diagnostic = Diagnostic(f"no node is named '{ref}'", position, path,
+                                        "from: takes a node name or a list of node names, named earlier")
             else:
                 diagnostic = Diagnostic(f"unknown node '{ref}'", position, path,
                                         did_you_mean(ref, self.visible(ns)) or

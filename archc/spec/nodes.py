@@ -55,10 +55,11 @@ class NodeCache:
         self._shapes: dict[tuple[str, Any, tuple[Shape, ...]], tuple[Shape, dict[str, int]]] = {}
 
     def check(self, op: str, cls: type[OpSpec], args: Any, in_shapes: list[Shape | None], position: Position | None,
-              path: str, raw: Any) -> Checked:
-        """Validate ``args``, check the number of inputs, infer the shape and count the cost of one node."""
+              path: str, raw: Any, quiet_missing: bool = False) -> Checked:
+        """Validate ``args``, check the number of inputs, infer the shape and count the cost of one node.
+        ``quiet_missing``: a missing argument is not reported (it follows from a wrong ``defaults:`` entry)."""
         key = _key(args)
-        attrs = self.validate(op, cls, args, key, position, path, raw)
+        attrs = self.validate(op, cls, args, key, position, path, raw, quiet_missing)
         if isinstance(attrs, str):
             return Checked(None, None, _NO_COST, attrs)
         message = self._arity_error(op, cls, len(in_shapes), position, path)
@@ -69,7 +70,7 @@ class NodeCache:
         return self._shape_and_cost(op, attrs, key, in_shapes, position, path)  # type: ignore[arg-type]
 
     def validate(self, op: str, cls: type[OpSpec], args: Any, key: Any, position: Position | None, path: str,
-                 raw: Any) -> OpSpec | str:
+                 raw: Any, quiet_missing: bool = False) -> OpSpec | str:
         """The validated attributes, or the message of the first problem (all are reported)."""
         attrs = self._attrs.get((op, key)) if key is not None else None
         if attrs is not None:
@@ -78,8 +79,10 @@ class NodeCache:
             attrs = cls.model_validate(args)
         except ValidationError as exc:
             diagnostics = diagnostics_from_validation(exc, raw if raw is not None else args, join_path(path, op),
-                                                      cls, position)
+                                                      cls, position, frozenset({"missing"} if quiet_missing else ()))
             self.sink.diagnostics.extend(diagnostics)
+            if not diagnostics and quiet_missing:
+                return f"the defaults: entry of {op} is wrong"
             return diagnostics[0].message if diagnostics else "invalid arguments"
         if key is not None:
             self._attrs[(op, key)] = attrs

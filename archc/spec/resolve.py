@@ -19,6 +19,7 @@ from typing import Any
 
 from archc.errors import Diagnostic, Position, SpecError, did_you_mean
 from archc.spec.loader import LMap, display_path, load_file, load_text
+from archc.spec.params import check_child_params
 
 MAX_EXTENDS_DEPTH = 16
 
@@ -158,7 +159,9 @@ def resolve_extends(tree: Any, spec_file: str | None, chain: tuple[str, ...] = (
             if isinstance(tree, LMap):
                 child.key_pos[k] = tree.key_pos.get(k)
                 child.value_pos[k] = tree.value_pos.get(k)
-    return merge(base, child)
+    merged = merge(base, child)
+    check_child_params(base, child, merged, reference)
+    return merged
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -28,7 +28,7 @@ def parse_count(text: str, flag: str) -> int:
 def human(count: float) -> str:
     """12,345,678 -> '12.3M' (as in the tables of `archc summary`)."""
     for scale, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if abs(count) >= scale:
+        if abs(count) >= scale * 0.9995:  # 999,600 is '1M', not '1e+03k'
             return f"{count / scale:.3g}{suffix}"
     return f"{count:g}"
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import socket
 import subprocess
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,7 +29,7 @@ from archc.sweep.budget import Budget, Costs, check_feasible, human
 from archc.sweep.errors import SweepError
 from archc.sweep.space import Space, load_space
 from archc.train.config import RESUMABLE_CHANGES, TrainConfig
-from archc.train.errors import TrainError
+from archc.train.errors import TrainError, TrainingInterrupted
 
 #: --objective -> (Optuna directions, the cost that goes with accuracy; None: accuracy alone)
 OBJECTIVES: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -135,8 +135,9 @@ def _check_options(cfg: SweepConfig) -> None:
         raise SweepError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {cfg.sampler!r}")
     if cfg.max_pruned <= 0:
         raise SweepError(f"--max-pruned must be positive, got {cfg.max_pruned}")
-    if "resume" in cfg.train:
-        raise SweepError("archc sweep continues a sweep when run again; --resume is for `archc train`")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SweepError("run archc sweep as one process (not under torchrun); --launcher \"torchrun ...\" makes each "
+                         "trial a DDP job")
     if cfg.launcher and cfg.train.get("backend") == "keras":
         raise SweepError("--launcher runs torchrun jobs; the keras backend spreads over GPUs by itself")
     TrainConfig(**cfg.train)  # the options' own checks (TrainError)
@@ -161,6 +162,10 @@ def _fit_classes(cfg: SweepConfig, spec: Any, overrides: list[str], space: Space
         notes.append(f"num_classes={dataset.num_classes} for {dataset.name} (the spec says "
                      f"{spec.params['num_classes']})")
         spec = archc.parse(cfg.spec, overrides)
+        info = spec_info(spec)
+    if info.num_outputs < dataset.num_classes and not swept:
+        raise SweepError(f"spec '{spec.name}' has {info.num_outputs} outputs but {dataset.name} has "
+                         f"{dataset.num_classes} classes (set --set num_classes={dataset.num_classes})")
     return spec, overrides
 
 
@@ -240,6 +245,7 @@ def open_study(sweep: Sweep) -> Any:
     study = optuna.create_study(storage=storage, study_name=sweep.study_name, sampler=_sampler(sweep),
                                 directions=list(sweep.directions), load_if_exists=True)
     _check_study(sweep, study)
+    requeue_interrupted(study)
     marker = sweep.folder / SWEEP_FILE
     if not marker.is_file():
         from archc.train.rundir import atomic_write_text
@@ -247,6 +253,26 @@ def open_study(sweep: Sweep) -> Any:
         atomic_write_text(marker, json.dumps({"study": sweep.study_name, "storage": masked(sweep.storage_url),
                                               **sweep.definition()}, indent=1) + "\n")
     return study
+
+
+def requeue_interrupted(study: Any) -> None:
+    """Queue again the candidate of each trial stopped by Ctrl-C (failed, ``interrupted``) that is not queued yet, as
+    Optuna's heartbeat retries the trial of a killed worker; the new trial resumes the old one's run folder."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    queued = {number for t in trials for number in t.system_attrs.get("retry_history", [])}
+    for trial in trials:
+        if trial.state != optuna.trial.TrialState.FAIL or not trial.user_attrs.get("interrupted"):
+            continue
+        if trial.number in queued:
+            continue
+        system = {**trial.system_attrs, "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+                  "retry_history": [*trial.system_attrs.get("retry_history", []), trial.number]}
+        user = {k: v for k, v in trial.user_attrs.items() if k != "interrupted"}
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=trial.params,
+                                                  distributions=trial.distributions, user_attrs=user,
+                                                  system_attrs=system))
 
 
 def _sampler(sweep: Sweep) -> Any:
@@ -304,7 +330,7 @@ def run_trials(sweep: Sweep, study: Any, console: Any) -> None:
     import optuna
 
     objective = _Objective(sweep, study, console)
-    misses = 0  # trials in a row that trained nothing: over budget, not compiling, failing
+    misses = failures = 0  # trials in a row that trained nothing (over budget, not compiling, failing); that failed
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -313,17 +339,23 @@ def run_trials(sweep: Sweep, study: Any, console: Any) -> None:
         counted = sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                             optuna.trial.TrialState.RUNNING) for s in states)
         if counted >= sweep.cfg.trials:
+            running = states.count(optuna.trial.TrialState.RUNNING)
+            if running:
+                console.print(f"{running} trial(s) still running: on other workers, or left by a sweep that was "
+                              f"killed (those are failed and queued again after {GRACE_S} s without a heartbeat, "
+                              f"by the next run of the sweep)", highlight=False)
             return
         if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
             console.print("every candidate of the grid has been tried", highlight=False)
             return
-        if misses >= sweep.cfg.max_pruned and not sweep.feasible_known:
-            raise SweepError(f"{misses} trials in a row trained nothing (the last: {objective.last_problem}); no "
-                             f"candidate seems to meet the budget of {sweep.budget.text()}; raise it or change "
-                             f"the space (or raise --max-pruned)")
-        objective.trained = False
+        if failures >= sweep.cfg.max_pruned or (misses >= sweep.cfg.max_pruned and not sweep.feasible_known):
+            raise SweepError(f"{max(misses, failures)} trials in a row trained nothing (the last: "
+                             f"{objective.last_problem}); raise the budget of {sweep.budget.text()}, change the "
+                             f"space, or raise --max-pruned")
+        objective.outcome, objective.last_problem = "failed", "failed"
         study.optimize(objective, n_trials=1, catch=(SpecError, TrainError))
-        misses = 0 if objective.trained or objective.duplicate else misses + 1
+        misses = 0 if objective.outcome in ("trained", "repeat") else misses + 1
+        failures = failures + 1 if objective.outcome == "failed" else 0
 
 
 class _Objective:
@@ -331,13 +363,13 @@ class _Objective:
 
     def __init__(self, sweep: Sweep, study: Any, console: Any):
         self.sweep, self.study, self.console = sweep, study, console
-        self.trained = self.duplicate = False
+        self.outcome = ""  # trained, repeat (of an earlier trial), pruned or failed
         self.last_problem = ""
 
     def __call__(self, trial: Any) -> Any:
         import optuna
 
-        self.duplicate = False
+        self.outcome = "failed"  # until it is known to be otherwise
         spec_values, train_values = self.sweep.space.suggest(trial)
         shown = " ".join(f"{k}={v}" for k, v in {**spec_values, **train_values}.items())
         earlier = self._same_candidate(trial)
@@ -355,11 +387,21 @@ class _Objective:
         if over:
             trial.set_user_attr("over_budget", over)
             self._say(trial, f"{shown}: {over}: over budget, pruned (not trained)")
-            self.last_problem = f"{shown}: {over}"
+            self.last_problem, self.outcome = f"{shown}: {over}", "pruned"
             raise optuna.TrialPruned(over)
-        self._say(trial, f"{shown}: {human(costs['macs'])} MACs, {human(costs['params'])} params: training")
-        history, run_dir = self._train(trial.number, spec_values, train_values)
-        self.trained = True
+        resume = self._interrupted_run(trial)
+        self._say(trial, f"{shown}: {human(costs['macs'])} MACs, {human(costs['params'])} params: "
+                         + (f"resuming {resume}" if resume else "training"))
+        try:
+            history, run_dir = self._train(trial.number, spec_values, train_values, resume)
+        except TrainError as exc:
+            self._say(trial, f"{shown}: training failed: {exc}")
+            self.last_problem = f"{shown}: {exc}"
+            raise
+        except (KeyboardInterrupt, TrainingInterrupted):
+            trial.set_user_attr("interrupted", True)  # the next run of the sweep resumes it (requeue_interrupted)
+            raise
+        self.outcome = "trained"
         return self._record(trial, history, run_dir, costs, shown)
 
     def _same_candidate(self, trial: Any) -> Any:
@@ -376,27 +418,39 @@ class _Objective:
         """The earlier trial's result, without training the same candidate twice."""
         import optuna
 
-        self.duplicate = True
+        self.outcome = "repeat"
         trial.set_user_attr("same_as", earlier.number)
         for key in ("macs", "params"):
             if key in earlier.user_attrs:
                 trial.set_user_attr(key, earlier.user_attrs[key])
         if earlier.state != optuna.trial.TrialState.COMPLETE:
+            self.outcome = "pruned"
             self._say(trial, f"{shown}: the candidate of trial {earlier.number}, which is running: pruned")
             raise optuna.TrialPruned(f"same as running trial {earlier.number}")
         self._say(trial, f"{shown}: the candidate of trial {earlier.number}: its result, not trained again")
         return earlier.values if len(earlier.values) > 1 else earlier.values[0]
 
-    def _train(self, number: int, spec_values: dict[str, Any], train_values: dict[str, Any]) -> tuple[list[Any],
-                                                                                                      Path]:
+    def _interrupted_run(self, trial: Any) -> Path | None:
+        """The run folder, on this machine, of the interrupted trial that this one retries (if it has a checkpoint)."""
+        frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
+        for number in reversed(frozen.system_attrs.get("retry_history", [])):
+            for folder in sorted(self.sweep.folder.glob(f"trial-{number:04d}-*"), reverse=True):
+                if any((folder / "checkpoints").glob("last.*")):
+                    return folder
+        return None
+
+    def _train(self, number: int, spec_values: dict[str, Any], train_values: dict[str, Any],
+               resume: Path | None) -> tuple[list[Any], Path]:
         overrides = [*self.sweep.overrides, *(f"{k}={json.dumps(v)}" for k, v in spec_values.items())]
         cfg = TrainConfig(**{**self.sweep.cfg.train, **train_values}, spec=self.sweep.cfg.spec, overrides=overrides,
                           out=str(self.sweep.folder), name=f"trial-{number:04d}")
+        machine = {k: v for k, v in self.sweep.cfg.train.items() if k in MACHINE_OPTIONS}
         if self.sweep.cfg.launcher:
-            return _train_subprocess(cfg, self.sweep.cfg.launcher, number)
+            return _train_subprocess(cfg, self.sweep.cfg.launcher, number, resume, machine)
         from archc.train.runner import run
 
-        result = run(cfg, console=self.console)
+        result = run(cfg, console=self.console) if resume is None else \
+            run(resume=resume, changes=machine, console=self.console)
         return result.history, Path(result.run_dir)
 
     def _record(self, trial: Any, history: list[Any], run_dir: Path, costs: dict[str, int], shown: str) -> Any:
@@ -433,18 +487,26 @@ def train_flags(cfg: TrainConfig) -> list[str]:
     return flags
 
 
-def _train_subprocess(cfg: TrainConfig, launcher: str, number: int) -> tuple[list[Any], Path]:
+def _train_subprocess(cfg: TrainConfig, launcher: str, number: int, resume: Path | None,
+                      machine: dict[str, Any]) -> tuple[list[Any], Path]:
     """One trial as its own job: ``LAUNCHER -m archc train ...`` (e.g. a torchrun DDP job)."""
     from archc.train.rundir import read_metrics
 
-    command = [*shlex.split(launcher), "-m", "archc", "train", cfg.spec, *train_flags(cfg)]
-    code = subprocess.run(command, check=False).returncode
-    runs = sorted(Path(cfg.out).glob(f"trial-{number:04d}-*"), key=lambda p: p.stat().st_mtime)
+    if resume is None:
+        arguments = [cfg.spec, *train_flags(cfg)]
+    else:
+        arguments = ["--resume", str(resume), *train_flags(TrainConfig().replace(**machine))]
+    command = [*shlex.split(launcher), "-m", "archc", "train", *arguments]
+    job = subprocess.Popen(command)
+    try:
+        code = job.wait()
+    except KeyboardInterrupt:
+        job.wait()  # Ctrl-C reached the job too: it checkpoints and stops (a second Ctrl-C leaves it at once)
+        raise
+    if code == 130:
+        raise TrainingInterrupted(f"trial {number}: the job was interrupted", resume)
+    runs = [resume] if resume else sorted(Path(cfg.out).glob(f"trial-{number:04d}-*"), key=lambda p: p.stat().st_mtime)
     if code != 0 or not runs:
         raise TrainError(f"trial {number}: `{shlex.join(command)}` exited with status {code}")
     return read_metrics(runs[-1] / "metrics.jsonl"), runs[-1]
 
-
-def python_launcher() -> str:
-    """The launcher that runs a trial in a plain process of this Python (for tests and debugging)."""
-    return shlex.quote(sys.executable)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -89,11 +90,15 @@ class FolderSplit:
         from PIL import Image
 
         channels, height, width = self.shape
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L" if channels == 1 else "RGB")
+                if image.size != (width, height):
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                array = np.asarray(image, dtype=np.uint8)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
+            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).split(" '")[0]
+            raise TrainError(f"{path}: not an image Pillow can read ({cause})") from None
         return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
@@ -219,15 +224,28 @@ def _as_nchw(x: np.ndarray, path: Path, key: str) -> np.ndarray:
 
 def load_npz_dataset(path: Path) -> Dataset:
     """A .npz file with x_train, y_train, x_test, y_test (images as uint8 or floats in [0, 1])."""
-    with np.load(path) as data:
+    try:
+        data = np.load(path, allow_pickle=False)  # a pickle in an .npz could run code: refused
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise TrainError(f"{path}: not an .npz archive of arrays ({str(exc).split('. ')[0]})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise TrainError(f"{path}: a single .npy array, not an .npz archive with x_train, y_train, x_test, y_test")
+    with data:
         missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
         if missing:
             raise TrainError(f"{path}: missing arrays {', '.join(missing)} (has {', '.join(data.files) or 'none'})")
-        train = ArraySplit(_as_nchw(data["x_train"], path, "x_train"), data["y_train"].reshape(-1).astype(np.int64))
-        test = ArraySplit(_as_nchw(data["x_test"], path, "x_test"), data["y_test"].reshape(-1).astype(np.int64))
+        try:
+            train = ArraySplit(_as_nchw(data["x_train"], path, "x_train"), _labels(data["y_train"]))
+            test = ArraySplit(_as_nchw(data["x_test"], path, "x_test"), _labels(data["y_test"]))
+        except (ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:  # object arrays, torn members
+            raise TrainError(f"{path}: cannot read its arrays ({str(exc).split('. ')[0]})") from None
     _check_pair(train, test, str(path))
     count = int(max(train.y.max(), test.y.max())) + 1
     return Dataset(path.stem, train, test, [str(i) for i in range(count)], str(path))
+
+
+def _labels(array: np.ndarray) -> np.ndarray:
+    return array.reshape(-1).astype(np.int64)
 
 
 def _check_pair(train: ArraySplit, test: ArraySplit, where: str) -> None:
@@ -286,6 +304,8 @@ def load_folder_dataset(folder: Path, shape: Shape, seed: int, test_fraction: fl
                          f"found {len(names)}")
     if len(test) == 0:
         raise TrainError(f"{folder}: no held-out images (add a test/ folder or more images per class)")
+    for split in (train, test):  # one image of each split now, so that a folder of non-images fails before a run
+        split.batch(np.array([0]))
     return Dataset(folder.name, train, test, names, str(folder))
 
 

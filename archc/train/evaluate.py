@@ -33,13 +33,12 @@ def eval_data(trained: Trained, data: str | None = None, data_dir: str | None = 
               test_subset: int | None = None) -> EvalData:
     """The run's test split (or ``data``'s), normalized with the run's training statistics."""
     cfg = TrainConfig.from_dict(trained.run.config["train"])
-    own = data is None
+    own = data is None and test_subset in (None, cfg.test_subset)  # the very images metrics.jsonl was measured on
     input_shape = tuple(trained.graph.nodes[trained.graph.input_node]["shape"])
     num_outputs = int(trained.graph.nodes[trained.graph.output_node]["shape"][0])
-    dataset = load_dataset(cfg.data if own else data, input_shape, num_outputs,
-                           (data_dir or cfg.data_dir) if own else data_dir, subset=1,
-                           test_subset=test_subset if test_subset is not None else (cfg.test_subset if own else None),
-                           seed=cfg.seed)
+    dataset = load_dataset(data or cfg.data, input_shape, num_outputs, data_dir or (cfg.data_dir if data is None else
+                           None), subset=1, test_subset=test_subset if test_subset is not None else
+                           (cfg.test_subset if data is None else None), seed=cfg.seed)
     if dataset.num_classes > num_outputs:
         raise TrainError(f"{dataset.name} has {dataset.num_classes} classes; the run's model has {num_outputs} "
                          "outputs")
@@ -122,9 +121,10 @@ def scores(outputs: np.ndarray, labels: np.ndarray, classes: list[str], probabil
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str = "best", data: str | None = None, data_dir: str | None = None,
-                 test_subset: int | None = None, device: str | None = None) -> dict[str, Any]:
-    """Evaluate a run's checkpoint; the result also holds what the run recorded for it (``recorded_test_acc``)."""
-    trained = read_trained(run_dir, checkpoint)
+                 test_subset: int | None = None, device: str | None = None, ema: bool = False) -> dict[str, Any]:
+    """Evaluate a run's checkpoint (its EMA weights with ``ema``); the result also holds what the run recorded for
+    it (``recorded_test_acc``)."""
+    trained = read_trained(run_dir, checkpoint, ema)
     evaluation = eval_data(trained, data, data_dir, test_subset)
     batch = batch_size(trained)
     split = evaluation.dataset.test
@@ -141,4 +141,5 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "best", data: str | None
     recorded = trained.run.recorded(checkpoint) if evaluation.own else None
     return {"run": str(trained.run.path), "spec": trained.spec.name, "backend": backend,
             "checkpoint": str(trained.checkpoint), "epoch": trained.epoch, "data": evaluation.dataset.name,
-            "recorded_test_acc": recorded.get("test_acc") if recorded else None, **result}
+            "weights": "ema" if ema else "raw",
+            "recorded_test_acc": recorded.get("ema_test_acc" if ema else "test_acc") if recorded else None, **result}

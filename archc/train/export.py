@@ -31,11 +31,24 @@ def export_format(path: str | Path) -> str:
     return suffix
 
 
-def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best") -> Trained:
-    """Write the run's trained model to ``output`` (atomically) in the format its suffix names."""
+def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best", ema: bool = False,
+               optimize: bool = False) -> Trained:
+    """Write the run's trained model (its EMA weights with ``ema``) to ``output`` (atomically) in the format its
+    suffix names.
+
+    ``optimize``: the inference model with BatchNorm folded and activations fused (docs/optimize.md); not for
+    .safetensors, whose state_dict must load into the spec's own model.
+    """
     suffix = export_format(output)
-    trained = read_trained(run_dir, checkpoint)
+    if optimize and suffix == ".safetensors":
+        raise TrainError("--optimize: a .safetensors file holds the spec's own state_dict; folded weights would not "
+                         "load into it (export .pt2, .onnx or .keras)")
+    trained = read_trained(run_dir, checkpoint, ema)
     model = trained_model(trained, FORMATS[suffix])
+    if optimize:
+        from archc.api import optimize_for_export
+
+        model = optimize_for_export(model, FORMATS[suffix])
     with atomic_path(Path(output)) as tmp:
         if suffix == ".safetensors":
             save_safetensors(model, trained, tmp)

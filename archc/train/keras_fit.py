@@ -23,7 +23,7 @@ import numpy as np
 from archc.train import tensorboard
 from archc.train.compat import check_checkpoint
 from archc.train.data import augment_numpy, augmentation_params
-from archc.train.errors import TrainError
+from archc.train.errors import TrainError, TrainingInterrupted, interrupt_requests
 from archc.train.progress import EpochProgress
 from archc.train.rundir import atomic_path
 from archc.train.schedule import Schedule
@@ -114,29 +114,37 @@ def make_optimizer(cfg: Any, model: Any) -> Any:
     """Keras optimizers apply weight decay decoupled (AdamW-style) for SGD and Adam too; biases and BatchNorm
     parameters are excluded as in the torch loop."""
     keras, _ = _imports()
+    clip = {"global_clipnorm": cfg.grad_clip} if cfg.grad_clip else {}
+    if cfg.ema:  # Keras' own EMA of the trainable variables, kept in the optimizer (saved with the checkpoint)
+        clip.update(use_ema=True, ema_momentum=cfg.ema)
     if cfg.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(cfg.base_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                         weight_decay=cfg.weight_decay or None)
+                                         weight_decay=cfg.weight_decay or None, **clip)
     elif cfg.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(cfg.base_lr, weight_decay=cfg.weight_decay or None)
+        optimizer = keras.optimizers.Adam(cfg.base_lr, weight_decay=cfg.weight_decay or None, **clip)
     else:
-        optimizer = keras.optimizers.AdamW(cfg.base_lr, weight_decay=cfg.weight_decay)
+        optimizer = keras.optimizers.AdamW(cfg.base_lr, weight_decay=cfg.weight_decay, **clip)
     if cfg.weight_decay:
         optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) <= 1])
     return optimizer
 
 
-def build_and_compile(prepared: Any) -> Any:
+def build_and_compile(prepared: Any, log: Any = None) -> Any:
     keras, _ = _imports()
     from archc.api import backend_module
+    from archc.train.init_from import freeze_keras, init_keras
 
     cfg, info = prepared.cfg, prepared.info
     model = backend_module("keras").build_model(info.graph, seed=cfg.seed)
+    if cfg.init_from and not prepared.resuming:
+        init_keras(model, info.graph, cfg.init_from, log)
+    if cfg.freeze:
+        freeze_keras(model, cfg.freeze, log)
     loss = keras.losses.CategoricalCrossentropy(from_logits=not info.outputs_probabilities,
                                                 label_smoothing=cfg.label_smoothing)
     model.compile(optimizer=make_optimizer(cfg, model), loss=loss,
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-                  jit_compile=True if cfg.compile else "auto")
+                  jit_compile="auto" if cfg.compile is None else cfg.compile)  # auto: XLA on GPUs
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -173,6 +181,25 @@ def load_checkpoint(model: Any, path: Path, spec: Any) -> dict[str, Any]:
     return state
 
 
+def evaluate_ema(model: Any, validation: Any) -> tuple[float, float]:
+    """Loss and accuracy with the optimizer's EMA weights: keras.callbacks.SwapEMAWeights swaps them in for the
+    evaluation and back after it."""
+    keras, _ = _imports()
+    logs = model.evaluate(validation, callbacks=[keras.callbacks.SwapEMAWeights()], verbose=0, return_dict=True)
+    return float(logs["loss"]), float(logs["accuracy"])
+
+
+def ema_state(prepared: Any, path: Path) -> dict[str, Any]:
+    """The EMA weights of a Keras checkpoint in torch layout (BatchNorm statistics are the raw ones: Keras averages
+    trainable variables only)."""
+    from archc.transfer import read_state as read_tensors
+
+    model = build_and_compile(prepared)
+    model.load_weights(path)  # weights and optimizer variables, the averages among them
+    model.optimizer.finalize_variable_values(model.trainable_variables)
+    return read_tensors(model)
+
+
 # -------------------------------------------------------------------------------------------------- callbacks
 
 
@@ -189,7 +216,9 @@ class _Loop:
         self.prepared, self.schedule, self.progress = prepared, schedule, progress
         self.history, self.best_acc, self.steps = history, best_acc, steps
         self.step = 0
+        self.stop_requested = False
         self.board: Any = None  # the tf.summary writer of archc's TensorBoard scalars
+        self.validation: Any = None  # the held-out tf.data pipeline (evaluated again with the EMA weights)
         self.epoch_began = self.test_began = self.last_shown = 0.0
         self.shown_batch = 0
 
@@ -213,6 +242,12 @@ def make_callbacks(loop: _Loop) -> list[Any]:
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             loop.step += 1
+            if loop.stop_requested:  # Ctrl-C: the checkpoint of the last completed epoch is what --resume reads
+                done = len(loop.history)
+                run = prepared.run
+                raise TrainingInterrupted(f"interrupted in epoch {done + 1}; the checkpoint "
+                                          f"{run.checkpoint('last', SUFFIX) if run else '-'} holds {done} epoch(s)",
+                                          run.path if run else None)
             now = time.perf_counter()
             if loop.progress.enabled and now - loop.last_shown > 0.25 and logs:
                 rate = (batch + 1 - loop.shown_batch) * cfg.batch_size / (now - loop.last_shown)
@@ -233,6 +268,8 @@ def make_callbacks(loop: _Loop) -> list[Any]:
                    "lr": loop.schedule.lr(max(loop.step - 1, 0)),
                    "images_per_s": loop.steps * cfg.batch_size / max(seconds, 1e-9), "epoch_time_s": seconds,
                    "time": time.time()}
+            if cfg.ema:
+                row["ema_test_loss"], row["ema_test_acc"] = evaluate_ema(self.model, loop.validation)
             loop.history.append(row)
             improved = row["test_acc"] > loop.best_acc
             loop.best_acc = max(loop.best_acc, row["test_acc"])
@@ -257,22 +294,31 @@ def make_callbacks(loop: _Loop) -> list[Any]:
 # ------------------------------------------------------------------------------------------------------ entry point
 
 
-def train_keras(prepared: Any, console: Any = None) -> Any:
-    """Run a prepared training with Keras; returns a TrainResult."""
-    from archc.train.runner import TrainResult
-
+def check_device(cfg: Any) -> list[Any]:
+    """The GPUs Keras will use (none with --device cpu); TrainError for --device cuda without a visible GPU."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise TrainError("torchrun starts the torch backend; --backend keras uses tf.distribute.MirroredStrategy "
                          "over the GPUs of one process (run it without torchrun)")
     keras, tf = _imports()
-    cfg = prepared.cfg
-    log = (lambda text: console.print(text, highlight=False)) if console is not None else (lambda text: None)
     on_tensorflow = keras.backend.backend() == "tensorflow"
     if cfg.device and cfg.device.startswith("cpu") and on_tensorflow:
         tf.config.set_visible_devices([], "GPU")
     gpus = tf.config.list_logical_devices("GPU") if on_tensorflow else []
     if cfg.device and cfg.device.startswith(("cuda", "gpu")) and not gpus:
         raise TrainError(f"--device {cfg.device}: no GPU is visible to Keras")
+    if cfg.device and not cfg.device.startswith(("cpu", "cuda", "gpu")):
+        raise TrainError(f"--device {cfg.device}: Keras runs on cpu or cuda (gpu)")
+    return gpus
+
+
+def train_keras(prepared: Any, console: Any = None) -> Any:
+    """Run a prepared training with Keras; returns a TrainResult."""
+    from archc.train.runner import TrainResult
+
+    keras, tf = _imports()
+    cfg = prepared.cfg
+    log = (lambda text: console.print(text, highlight=False)) if console is not None else (lambda text: None)
+    gpus = check_device(cfg)
     keras.utils.set_random_seed(cfg.seed)
     policy = keras.mixed_precision.global_policy()
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bool(gpus))
@@ -294,7 +340,7 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
                          f"{cfg.batch_size}; lower --batch-size")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        model = build_and_compile(prepared)
+        model = build_and_compile(prepared, log)
     history: list[dict[str, Any]] = []
     best_acc, first_epoch = -1.0, 0
     if prepared.resuming:
@@ -302,6 +348,9 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
         if checkpoint.is_file():
             state = load_checkpoint(model, checkpoint, prepared.info.spec)
             history, best_acc, first_epoch = state["history"], state["best_acc"], state["epoch"]
+            from archc.train.runner import check_epochs_left
+
+            check_epochs_left(cfg.epochs, first_epoch, prepared.resume_from)
             keras.utils.set_random_seed(cfg.seed + first_epoch)
             log(f"resumed from {checkpoint}: {first_epoch} epoch(s) done")
             if prepared.run is not None:
@@ -324,6 +373,7 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
     schedule = Schedule(cfg.schedule, cfg.base_lr, steps, cfg.epochs, cfg.warmup_epochs, cfg.step_size, cfg.gamma)
     progress = EpochProgress(console, cfg.progress)
     loop = _Loop(prepared, schedule, progress, history, best_acc, steps)
+    loop.validation = make_dataset(prepared, False)
     callbacks = make_callbacks(loop)
     if prepared.run is not None and not tensorboard.available():
         log(f"note: {tensorboard.MISSING}")
@@ -331,9 +381,10 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
         board_callback, loop.board = keras_callbacks(prepared.run.path, prepared.info.spec)
         callbacks.append(board_callback)
     try:
-        model.fit(make_dataset(prepared, True, first_epoch), epochs=cfg.epochs, initial_epoch=first_epoch,
-                  steps_per_epoch=steps, validation_data=make_dataset(prepared, False), shuffle=False,
-                  callbacks=callbacks, verbose=0)
+        with interrupt_requests(lambda: setattr(loop, "stop_requested", True)):
+            model.fit(make_dataset(prepared, True, first_epoch), epochs=cfg.epochs, initial_epoch=first_epoch,
+                      steps_per_epoch=steps, validation_data=loop.validation, shuffle=False,
+                      callbacks=callbacks, verbose=0)
     finally:
         progress.stop()
     return (prepared.run.path if prepared.run else None), loop.history

@@ -49,7 +49,10 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: str | Path, title: st
             axis.plot(*_series(rows, key), style, color=color, marker="o", markersize=3, label=f"{label} {kind}")
     loss_axis.set(xlabel="epoch", ylabel="loss", title="loss")
     acc_axis.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    from matplotlib.ticker import MaxNLocator
+
     for axis in (loss_axis, acc_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     if title:

@@ -63,11 +63,42 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+LOCK_FILE = ".lock"
+
+
 class RunDir:
-    """A run folder. Only the process that writes (rank 0) makes one."""
+    """A run folder. Only the process that writes (rank 0) makes one, and holds its lock while it trains."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._lock: IO[str] | None = None
+
+    def lock(self) -> None:
+        """Hold ``.lock`` (an exclusive ``flock``, released when the process ends, even by a kill): a second
+        process resuming the same run gets a clear error instead of writing the same epochs twice."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no locking
+            return
+        handle = open(self.path / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held until the process ends
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise TrainError(f"{self.path} is in use by another `archc train` (process {holder}); wait for it to "
+                             "finish or stop it, then --resume") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
 
     # -------------------------------------------------------------------------------------------------- creating
     @classmethod
@@ -112,16 +143,29 @@ class RunDir:
         atomic_write_text(self.path / SPEC_FILE, yaml.safe_dump(data, sort_keys=False, width=120))
 
     def read_spec(self) -> dict[str, Any]:
-        return yaml.safe_load((self.path / SPEC_FILE).read_text(encoding="utf-8"))
+        """The run's resolved spec; TrainError naming the file when it is not readable YAML of a mapping."""
+        path = self.path / SPEC_FILE
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            cause = getattr(exc, "problem", None) or type(exc).__name__
+            raise TrainError(f"{path}: not a spec written by `archc train` (cannot read it as YAML: {cause})") from None
+        if not isinstance(data, dict):
+            raise TrainError(f"{path}: not a spec written by `archc train` (not a mapping)")
+        return data
 
     def write_config(self, data: dict[str, Any]) -> None:
         atomic_write_text(self.path / CONFIG_FILE, json.dumps(data, indent=1, default=str) + "\n")
 
     def read_config(self) -> dict[str, Any]:
+        path = self.path / CONFIG_FILE
         try:
-            return json.loads((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise TrainError(f"{self.path / CONFIG_FILE}: not valid JSON ({exc})") from None
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TrainError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
+            raise TrainError(f"{path}: not a config.json of `archc train` (no \"train\" options)")
+        return data
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         """One JSON line per epoch, flushed and fsynced."""

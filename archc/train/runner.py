@@ -115,6 +115,8 @@ def prepare(cfg: TrainConfig | None = None, resume: str | Path | None = None, sp
     run: RunDir | None = None
     if resume is not None:
         run = RunDir.open(resume)
+        if rank() == 0:
+            run.lock()  # before anything is read: a second process resuming the same run stops here
         cfg = _resume_config(run, cfg, dict(changes or {}))
         parsed = _parse(spec if spec is not None else run.read_spec(), [] if spec is None else cfg.overrides)
     else:
@@ -133,16 +135,51 @@ def prepare(cfg: TrainConfig | None = None, resume: str | Path | None = None, sp
         raise TrainError(f"spec '{parsed.name}' has {info.num_outputs} outputs but {dataset.name} has "
                          f"{dataset.num_classes} classes (set --set num_classes={dataset.num_classes})")
     adaptation = plan_adaptation(dataset.shape, info.input_shape)
+    if resume is None and (cfg.init_from or cfg.freeze):
+        from archc.train.init_from import check_init
+
+        check_init(cfg, info.graph)  # a file that does not fit fails here, before the run folder exists
     mean, std = channel_stats(dataset.train, cfg.seed)
+    preflight(cfg, info, dataset)
     if rank() == 0:
-        if run is None:
+        if run is None:  # only now: every check that can fail without training has passed, no orphan folders
             run = RunDir.create(cfg.out, cfg.name or info.spec.name)
+            run.lock()
             run.write_spec(info.spec.to_data())
             _write_config(run, cfg, info, dataset, adaptation, mean, std, [])
     else:
         run = None
     return Prepared(cfg, info, dataset, adaptation, mean, std, run, Path(resume) if resume is not None else None,
                     notes)
+
+
+def check_epochs_left(epochs: int, done: int, run: Any) -> None:
+    """``--resume --epochs N`` below the epochs the checkpoint holds would silently do nothing: an error."""
+    if epochs < done:
+        raise TrainError(f"--resume {run}: {done} epochs are done already, more than --epochs {epochs}; give "
+                         f"--epochs {done} or more (or start a new run)")
+
+
+def preflight(cfg: TrainConfig, info: SpecInfo, dataset: Dataset) -> None:
+    """The checks that need no training: the device is there, a batch fits the data and the processes, the network
+    is within the limits."""
+    from archc.passes.limits import Limits, check_limits
+
+    if cfg.backend == "torch":
+        from archc.train.torch_device import resolve_device
+
+        resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    else:
+        from archc.train.keras_fit import check_device
+
+        check_device(cfg)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world_size:
+        raise TrainError(f"--batch-size {cfg.batch_size} (global) must divide evenly among {world_size} processes")
+    if len(dataset.train) < cfg.batch_size:
+        raise TrainError(f"the training split has {len(dataset.train)} samples, fewer than one batch of "
+                         f"{cfg.batch_size}; lower --batch-size")
+    check_limits(info.graph, Limits.of(cfg.param_limit, cfg.activation_limit), cfg.batch_size // world_size)
 
 
 def _absolute_paths(cfg: TrainConfig) -> TrainConfig:
@@ -152,6 +189,8 @@ def _absolute_paths(cfg: TrainConfig) -> TrainConfig:
         changes["data"] = str(Path(cfg.data).resolve())
     if cfg.data_dir:
         changes["data_dir"] = str(Path(cfg.data_dir).expanduser().resolve())
+    if cfg.init_from:
+        changes["init_from"] = str(Path(cfg.init_from).expanduser().resolve())
     return cfg.replace(**changes) if changes else cfg
 
 
@@ -191,10 +230,14 @@ def run(cfg: TrainConfig | None = None, resume: str | Path | None = None, spec: 
     ``model_factory(seed)`` replaces the backend's model builder (torch only; for tests of the loop itself).
     """
     prepared = prepare(cfg, resume, spec, changes)
-    if prepared.cfg.backend == "keras":
-        from archc.train.keras_fit import train_keras
+    try:
+        if prepared.cfg.backend == "keras":
+            from archc.train.keras_fit import train_keras
 
-        return train_keras(prepared, console)
-    from archc.train.torch_loop import train_torch
+            return train_keras(prepared, console)
+        from archc.train.torch_loop import train_torch
 
-    return train_torch(prepared, console, model_factory)
+        return train_torch(prepared, console, model_factory)
+    finally:
+        if prepared.run is not None:
+            prepared.run.unlock()

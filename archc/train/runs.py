@@ -112,16 +112,25 @@ class Run:
         rows = self.metrics
         accuracies = [row["test_acc"] for row in rows if _number(row.get("test_acc"))]
         speeds = [row["images_per_s"] for row in rows if _number(row.get("images_per_s"))]
-        costs = self.config.get("cost", {})
         return {
             "name": self.name, "path": str(self.path), "spec": self.spec_name, "backend": self.backend,
-            "data": data.get("name"), "params": costs.get("params"), "macs": costs.get("macs"),
+            "data": data.get("name"), "params": None, "macs": None,
             "epochs": len(rows), "epochs_planned": train.get("epochs"),
             "best_test_acc": max(accuracies) if accuracies else None,
             "last_test_acc": accuracies[-1] if accuracies else None,
             "images_per_s": sum(speeds) / len(speeds) if speeds else None,
-            "wall_time_s": sum(row.get("epoch_time_s", 0.0) for row in rows if _number(row.get("epoch_time_s"))),
+            "train_time_s": sum(row["epoch_time_s"] for row in rows if _number(row.get("epoch_time_s"))),
+            "wall_time_s": wall_time(rows),
         }
+
+
+def wall_time(rows: list[dict[str, Any]]) -> float | None:
+    """From the start of the first epoch to the end of the last (evaluations, and pauses between resumes, in)."""
+    timed = [row for row in rows if _number(row.get("time"))]
+    if not timed:
+        return None
+    first = timed[0]
+    return timed[-1]["time"] - first["time"] + (first["epoch_time_s"] if _number(first.get("epoch_time_s")) else 0)
 
 
 def _number(value: Any) -> bool:
@@ -146,7 +155,7 @@ def find_runs(root: str | Path) -> list[Run]:
 
 
 def add_costs(run_row: dict[str, Any], run: Run) -> dict[str, Any]:
-    """Fill params and MACs from the run's spec (exact static counts) when config.json does not hold them."""
+    """Fill params and MACs from the run's spec (archc's exact static counts)."""
     if run_row.get("params") is None or run_row.get("macs") is None:
         import archc
         from archc.errors import SpecError

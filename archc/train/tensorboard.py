@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +45,21 @@ def scalars(row: dict[str, Any]) -> dict[str, float]:
     return {tag: float(row[key]) for key, tag in SCALARS.items() if isinstance(row.get(key), (int, float))}
 
 
+def without_tensorflow() -> None:
+    """Let tensorboard use its TensorFlow stub in a torch process (its own //tensorboard/compat:no_tensorflow switch).
+
+    Otherwise torch's SummaryWriter imports all of TensorFlow: seconds of start-up, and TensorFlow loaded before
+    torch.compile's Triton crashes the process with this torch / TensorFlow pair.
+    """
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+
 class TorchBoard:
     """torch's SummaryWriter over the run's tensorboard/ folder; on resume it purges the steps being redone."""
 
     def __init__(self, run_path: Path, spec: Any, first_epoch: int = 0):
+        without_tensorflow()
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(Path(run_path) / FOLDER), purge_step=first_epoch + 1 if first_epoch else None)

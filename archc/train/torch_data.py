@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from archc.train.data import Adaptation, FolderSplit
+from archc.train.errors import TrainError
 from archc.train.torch_device import Environment
 
 DEVICE_DATA_LIMIT = 2 << 30  # in-memory datasets up to 2 GiB are copied to the accelerator once
@@ -66,8 +67,11 @@ class _BatchFetch(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.split.batch(np.asarray(indices))
+    def __getitem__(self, indices: list[int]) -> Any:
+        try:
+            x, y = self.split.batch(np.asarray(indices))
+        except TrainError as exc:  # raised in a worker, DataLoader would wrap it in its traceback text
+            return str(exc)
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
 
 
@@ -104,7 +108,10 @@ class Source:
     def _folder_batches(self, index_batches: list[list[int]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         loader = torch.utils.data.DataLoader(_BatchFetch(self.split), batch_size=None, sampler=index_batches,
                                              num_workers=self.workers, pin_memory=self.device.type == "cuda")
-        for x, y in loader:
+        for item in loader:
+            if isinstance(item, str):
+                raise TrainError(item)
+            x, y = item
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 

@@ -13,7 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from archc.train.errors import interrupt_requests
 from archc.train.progress import EpochProgress
+from archc.train.runner import check_epochs_left
 from archc.train.torch_device import Environment, describe_device, setup_environment
 from archc.train.torch_trainer import DataInfo, ModelInfo, TorchTrainer
 
@@ -34,16 +36,18 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
         graph = prepared.info.graph
         build = model_factory or (lambda seed: backend_module("torch").build_model(graph, seed=seed))
         info = ModelInfo(prepared.info.spec, prepared.info.input_shape, prepared.info.num_outputs,
-                         prepared.info.outputs_probabilities, build)
+                         prepared.info.outputs_probabilities, build, graph)
         data = DataInfo(prepared.dataset, prepared.adaptation, prepared.mean, prepared.std)
         progress = EpochProgress(writer_console, cfg.progress)
-        trainer = TorchTrainer(cfg, info, data, prepared.run, env, progress, log)
+        trainer = TorchTrainer(cfg, info, data, prepared.run, env, progress, log,
+                               init_from=None if prepared.resuming else cfg.init_from)
         resumed = ""
         if prepared.resuming:
             checkpoint = prepared.resume_from / "checkpoints" / "last.pt"
             if checkpoint.is_file():
                 trainer.resume(checkpoint)
                 state = trainer.state
+                check_epochs_left(cfg.epochs, state.epoch, prepared.resume_from)
                 resumed = (f"resumed from {checkpoint}: {state.epoch} epoch(s) done"
                            + (f", {state.step_in_epoch} step(s) into epoch {state.epoch + 1}"
                               if state.step_in_epoch else ""))
@@ -55,10 +59,12 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
         _log_setup(log, prepared, trainer, env)
         if resumed:
             log(resumed)
-        if prepared.run is not None:
-            trainer.board = open_board(prepared, trainer.state.epoch, log)
         try:
-            history = trainer.fit()
+            # from here on Ctrl-C is a request: the loop checkpoints after the step it is in, and stops
+            with interrupt_requests(lambda: setattr(trainer, "stop_requested", True)):
+                if prepared.run is not None:
+                    trainer.board = open_board(prepared, trainer.state.epoch, log)
+                history = trainer.fit()
         finally:
             progress.stop()
             if trainer.board is not None:
@@ -71,8 +77,7 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
 
 def _log_setup(log: Callable[[str], None], prepared: Any, trainer: TorchTrainer, env: Environment) -> None:
     cfg, dataset = prepared.cfg, prepared.dataset
-    extras = [p for p, on in (("bf16 autocast", trainer.use_bf16), ("channels-last", cfg.channels_last),
-                              ("torch.compile", cfg.compile)) if on]
+    extras = trainer.speed.describe() + (["memory-efficient"] if cfg.memory_efficient else [])
     if env.distributed:
         extras.append(f"DDP over {env.world_size} processes ({torch.distributed.get_backend()})")
     log(f"training {prepared.info.spec.name} on {describe_device(env.device)}"

@@ -26,13 +26,15 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     return groups
 
 
-def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: nn.Module, fused: bool = False) -> torch.optim.Optimizer:
+    """``fused``: torch's single-kernel implementation (archc/train/torch_fast.py turns it on for CUDA)."""
     groups = parameter_groups(model, cfg.weight_decay)
+    kind = {"fused": True} if fused else {}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.base_lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return torch.optim.SGD(groups, lr=cfg.base_lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **kind)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.base_lr)
-    return torch.optim.AdamW(groups, lr=cfg.base_lr)
+        return torch.optim.Adam(groups, lr=cfg.base_lr, **kind)
+    return torch.optim.AdamW(groups, lr=cfg.base_lr, **kind)
 
 
 def make_criterion(cfg: TrainConfig, outputs_probabilities: bool) -> Callable[[torch.Tensor, torch.Tensor], Any]:
@@ -44,3 +46,11 @@ def make_criterion(cfg: TrainConfig, outputs_probabilities: bool) -> Callable[[t
         return F.cross_entropy(logits, target, label_smoothing=cfg.label_smoothing)
 
     return criterion
+
+
+def make_ema(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of the weights and buffers (BatchNorm statistics), updated after every
+    optimizer step: ``ema = decay * ema + (1 - decay) * weights``, as timm's ModelEmaV3 (``--model-ema``)."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)

@@ -8,21 +8,31 @@ Keras' torch backend forbids dots in the names of layers with weights: there the
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from archc.backends.keras.build import KerasBuilder, build_model
 from archc.backends.keras.registry import LOWERINGS, get_lowering, register_lowering
 from archc.ir.graph import Graph
 from archc.ops.registry import OPS
 
 DEFAULT_SUFFIX = ".keras"
-BUILTIN_LOWERINGS = ("activation", "conv", "merge", "norm", "pool")
+BUILTIN_LOWERINGS = ("activation", "block", "channel", "conv", "merge", "norm", "pool")
+
+
+#: attributes that need keras (imported on first use, so plugins register lowerings without it)
+_LAZY = {"KerasBuilder": "build", "build_model": "build"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"archc.backends.keras.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
 
 
 def _load_lowerings() -> None:
-    from importlib import import_module
-
     for module in BUILTIN_LOWERINGS:
         import_module(f"archc.backends.keras.ops.{module}")
     OPS.load()  # plugins register their Keras lowerings as they load
@@ -30,7 +40,24 @@ def _load_lowerings() -> None:
 
 LOWERINGS.set_loader(_load_lowerings)
 
-__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "KerasBuilder", "build_model", "get_lowering", "register_lowering", "save"]
+__all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "KerasBuilder", "apply_passes", "build_model", "get_lowering", "optimize",
+           "register_lowering", "save"]
+
+
+def optimize(model: Any) -> Any:
+    """An inference copy with BatchNormalization folded: see ``archc.backends.keras.fold.optimize``."""
+    from archc.backends.keras.fold import optimize as fold
+
+    return fold(model)
+
+
+def apply_passes(model: Any, memory_efficient: bool = False, optimize: bool = False) -> Any:
+    """The passes ``archc.load`` applies on request; memory_efficient is torch's only (refused by archc.load)."""
+    if optimize:
+        from archc.backends.keras.fold import optimize as fold
+
+        model = fold(model)
+    return model
 
 
 def save(model: Any, graph: Graph, path: str | Path) -> None:

@@ -86,13 +86,12 @@ def test_four_trials_under_a_mac_budget_train_only_the_feasible(tmp_path, capsys
 
 @needs_fashion_mnist
 def test_accuracy_and_macs_with_ranges_and_a_training_option(tmp_path):
-    """Two objectives (a Pareto front), an integer range of a spec param and a log range of the learning rate; a
-    repeated candidate reuses the first result instead of training again."""
+    """Two objectives (a Pareto front) with the default sampler (TPE), an integer range of a spec param and a log
+    range of the learning rate."""
     pytest.importorskip("torch")
     space = write_space(tmp_path, "width: {low: 4, high: 6, step: 2}\nlr: {low: 1.0e-3, high: 1.0e-1, log: true}\n")
     out = tmp_path / "pareto"
-    assert main(sweep_args(space, out, "--trials", "3", "--objective", "accuracy,macs", "--sampler", "random",
-                           "--sampler-seed", "3")) == 0
+    assert main(sweep_args(space, out, "--trials", "3", "--objective", "accuracy,macs", "--sampler-seed", "3")) == 0
     study = optuna.load_study(study_name="pareto", storage=f"sqlite:///{out / 'study.db'}")
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -106,21 +105,27 @@ def test_accuracy_and_macs_with_ranges_and_a_training_option(tmp_path):
 
 
 @needs_fashion_mnist
-def test_a_trial_as_its_own_process(tmp_path):
-    """--launcher runs `LAUNCHER -m archc train ...` per trial (here plain python; torchrun in docs)."""
+def test_each_trial_a_torchrun_ddp_job(tmp_path, capfd):
+    """--launcher runs `LAUNCHER -m archc train ...` per trial: here a 2-process gloo DDP job of torchrun."""
     pytest.importorskip("torch")
-    from archc.sweep.study import python_launcher
+    import shlex
+    import sys
 
     space = write_space(tmp_path, "width: [4, 32]\n")
     out = tmp_path / "launched"
+    launcher = f"{shlex.quote(sys.executable)} -m torch.distributed.run --standalone --nproc-per-node 2"
     assert main(sweep_args(space, out, "--trials", "2", "--max-macs", str(BUDGET), "--sampler", "grid",
-                           "--launcher", python_launcher())) == 0
+                           "--launcher", launcher)) == 0
+    assert "DDP over 2 processes (gloo)" in capfd.readouterr().out
     study = optuna.load_study(study_name="launched", storage=f"sqlite:///{out / 'study.db'}")
     states = {t.params["width"]: t.state.name for t in study.trials}
     assert states == {4: "COMPLETE", 32: "PRUNED"}
     trained = next(t for t in study.trials if t.params["width"] == 4)
-    config = json.loads((Path(trained.user_attrs["run"]) / "config.json").read_text())
+    run = Path(trained.user_attrs["run"])
+    config = json.loads((run / "config.json").read_text())
     assert config["train"]["overrides"] == ["width=4"] and config["train"]["subset"] == 256
+    assert trained.value == json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["test_acc"]
+    assert [p.name for p in out.glob("trial-*")] == [run.name]  # only rank 0 wrote a run folder
 
 
 # ---------------------------------------------------------------------------------------- bad input: exit 2, no files
@@ -167,6 +172,12 @@ def test_a_budget_no_candidate_meets(tmp_path, capsys):
     assert "none of the 2 corners of the space" in err and "the cheapest, width=8, has 127k MACs and 754 params" in err
 
 
+@needs_fashion_mnist
+def test_fewer_outputs_than_classes(tmp_path, capsys):
+    err = refused(tmp_path, capsys, "width: [4, 8]\n", "--set", "num_classes=5")
+    assert "spec 'tiny_cnn' has 5 outputs but fashion-mnist has 10 classes" in err
+
+
 def test_bad_budget_and_options(tmp_path, capsys):
     assert "--max-macs takes a count such as" in refused(tmp_path, capsys, "width: [4]\n", "--max-macs", "lots")
     assert "--trials must be positive" in refused(tmp_path, capsys, "width: [4]\n", "--trials", "0")
@@ -191,3 +202,46 @@ def test_a_folder_that_is_not_a_sweep(tmp_path, capsys):
     assert main(sweep_args(space, out, "--trials", "2")) == 2
     assert "exists and is not a sweep folder" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+@needs_fashion_mnist
+def test_an_interrupted_trial_resumes_on_the_next_run(tmp_path):
+    """Ctrl-C in the middle of a trial's training: the trial is failed and marked; running the sweep again queues its
+    candidate again, and the new trial resumes the old run folder from its checkpoint instead of starting over."""
+    pytest.importorskip("torch")
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    space = write_space(tmp_path, "width: [8]\n")
+    out = tmp_path / "interrupted"
+    args = ["sweep", str(SPECS / "small_resnet.yaml"), "--space", space, "--out", str(out), "--trials", "1",
+            "--subset", "1024", "--test-subset", "128", "--epochs", "2", "--batch-size", "32", "--threads", "1",
+            "--device", "cpu", "--no-progress", "--checkpoint-every", "4"]
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "archc", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("trial-0000-*/checkpoints/last.pt")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    study = optuna.load_study(study_name="interrupted", storage=f"sqlite:///{out / 'study.db'}")
+    first = study.trials[0]
+    assert first.state == optuna.trial.TrialState.FAIL and first.user_attrs["interrupted"] is True
+    run = next(out.glob("trial-0000-*"))
+
+    assert main(args) == 0
+    study = optuna.load_study(study_name="interrupted", storage=f"sqlite:///{out / 'study.db'}")
+    second = study.trials[1]
+    assert second.state == optuna.trial.TrialState.COMPLETE and second.params == {"width": 8}
+    assert second.system_attrs["retry_history"] == [0] and Path(second.user_attrs["run"]) == run.resolve()
+    config = json.loads((run / "config.json").read_text())
+    assert len(config["resumed"]) == 1  # continued, not started over
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert [p.name for p in out.glob("trial-*")] == [run.name]  # no second run folder

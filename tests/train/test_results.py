@@ -178,3 +178,88 @@ def test_weights_convert_reads_a_run_checkpoint(trained: Path, tmp_path: Path, c
     expected = checkpoint_model(trained, "last")(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(np.asarray(keras_model(x.transpose(0, 2, 3, 1), training=False)), expected,
                                rtol=1e-5, atol=1e-5)
+
+
+def test_weights_convert_reads_and_writes_safetensors(trained: Path, tmp_path: Path):
+    from safetensors.torch import load_file
+
+    exported, h5, back = tmp_path / "m.safetensors", tmp_path / "m.weights.h5", tmp_path / "back.safetensors"
+    assert main(["export", str(trained), "-o", str(exported)]) == 0
+    assert main(["weights", "convert", "--spec", SMALL, "--from", str(exported), "--to", str(h5)]) == 0
+    assert main(["weights", "convert", "--spec", SMALL, "--from", str(h5), "--to", str(back)]) == 0
+    original, restored = load_file(str(exported)), load_file(str(back))
+    assert list(restored) == list(original)
+    for key, value in original.items():
+        if not key.endswith("num_batches_tracked"):  # Keras keeps no step counter
+            assert torch.equal(restored[key], value), key
+
+
+def test_runs_lists_the_runs_with_exact_costs(trained: Path, tmp_path: Path, capsys: Any):
+    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert main(["runs", str(trained.parent), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    summary = archc.summarize(SMALL)
+    assert (row["name"], row["spec"], row["params"], row["macs"]) == (trained.name, "small_resnet", summary.params,
+                                                                       summary.macs)
+    assert (row["epochs"], row["epochs_planned"]) == (2, 2)
+    assert row["best_test_acc"] == max(r["test_acc"] for r in rows) and row["last_test_acc"] == rows[-1]["test_acc"]
+    assert row["images_per_s"] == pytest.approx(sum(r["images_per_s"] for r in rows) / 2)
+    assert row["wall_time_s"] >= row["train_time_s"] == pytest.approx(sum(r["epoch_time_s"] for r in rows))
+    assert main(["runs", str(trained.parent)]) == 0
+    assert trained.name in capsys.readouterr().out
+    assert main(["runs", str(tmp_path / "none")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_compare_plots_runs_on_shared_axes(trained: Path, tmp_path: Path, capsys: Any):
+    other = tmp_path / "copy" / "small_resnet-copy"
+    shutil.copytree(trained, other)
+    output = tmp_path / "compare.png"
+    assert main(["compare", str(trained), str(other), "-o", str(output), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert [row["name"] for row in json.loads(out[:out.rindex("]") + 1])] == [trained.name, other.name]
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["compare", str(trained), str(tmp_path / "copy"), "-o", str(tmp_path / "bad.png")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["compare", str(trained), "-o", str(output)]) == 2  # exists
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_predict_names_the_top_classes_of_image_files(trained: Path, tmp_path: Path, capsys: Any):
+    from PIL import Image
+
+    from archc.train.data import read_idx
+
+    images = read_idx(Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))[:6]
+    paths = []
+    for index, image in enumerate(images):
+        paths.append(tmp_path / f"image{index}.png")
+        Image.fromarray(image).save(paths[-1])
+    assert main(["predict", str(trained), *map(str, paths), "--top", "3", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    config = json.loads((trained / "config.json").read_text())["data"]
+    x = (torch.from_numpy(images[:, None].astype(np.float32)) / 255.0 - config["mean"][0]) / config["std"][0]
+    expected = torch.softmax(checkpoint_model(trained, "best")(x), dim=1).detach().numpy()
+    for result, row, path in zip(results, expected, paths):
+        assert result["image"] == str(path) and len(result["top"]) == 3
+        assert [t["class"] for t in result["top"]] == list(np.argsort(-row)[:3])
+        assert [t["probability"] for t in result["top"]] == pytest.approx(sorted(row)[::-1][:3], abs=1e-5)
+        assert result["top"][0]["name"] == config["classes"][result["top"][0]["class"]]
+    assert main(["predict", str(trained), str(tmp_path / "missing.png")]) == 2
+    assert "no such image file" in capsys.readouterr().err
+
+
+def test_export_optimize_folds_the_trained_model(trained: Path, tmp_path: Path, capsys: Any):
+    """--optimize: BatchNorm folded into the convs with the trained (non-trivial) statistics, same outputs."""
+    import onnx
+    import onnxruntime
+
+    x = sample_input()
+    expected = checkpoint_model(trained, "best")(torch.from_numpy(x)).detach().numpy()
+    path = tmp_path / "folded.onnx"
+    assert main(["export", str(trained), "-o", str(path), "--optimize"]) == 0
+    assert "BatchNormalization" not in {node.op_type for node in onnx.load(str(path)).graph.node}
+    actual = onnxruntime.InferenceSession(str(path)).run(None, {"input": x})[0]
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert main(["export", str(trained), "-o", str(tmp_path / "folded.safetensors"), "--optimize"]) == 2
+    assert "folded weights would not load" in capsys.readouterr().err

@@ -1,0 +1,157 @@
+"""Memory-efficient training: BatchNorm -> ReLU -> conv chains that keep only the BatchNorm's input for backward.
+
+A pre-activation chain ``conv(relu(bn(cat(f0 ... fk))))`` (every dense layer and transition of a DenseNet, the
+``bn -> relu -> conv`` inside ResNet bottlenecks) normally keeps three tensors for the backward pass: the concat
+(BatchNorm saves its input), the ReLU output (the conv saves its input) and the features themselves. Here one
+autograd Function computes the whole chain and saves only the features ``f0 ... fk`` (which earlier chains already
+keep) and two per-channel statistics; in backward it recomputes the concat, the normalisation and the ReLU — cheap
+element-wise work — instead of storing them (Pleiss et al. 2017, "Memory-Efficient Implementation of DenseNets").
+Unlike ``torch.utils.checkpoint`` (torchvision's ``memory_efficient=True``) it never recomputes the convolution.
+
+The recomputation does the same arithmetic as torch's BatchNorm kernel, so on the CPU the ReLU mask and the
+gradients are those of the default model. The pass rewrites the GraphModule's graph only: modules, names and the
+state_dict are unchanged, and in eval mode (or without grad) the chain runs the modules themselves.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["bn_relu_conv", "memory_efficient"]
+
+RELU_TARGETS = (F.relu, torch.relu, torch.relu_)
+
+
+def _momentum(bn: nn.BatchNorm2d) -> float:
+    # the exponential average factor nn.BatchNorm2d.forward uses (momentum None: a cumulative moving average)
+    bn.num_batches_tracked.add_(1)
+    return 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+
+
+def _normalize(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor,
+               invstd: torch.Tensor) -> torch.Tensor:
+    """BatchNorm's output from its batch statistics, in one element-wise pass.
+
+    The same arithmetic as torch's CPU kernel: per channel ``alpha = invstd * gamma`` and ``shift = beta - mean *
+    alpha`` (one rounding), then ``x * alpha + shift`` (one rounding), so on the CPU the recomputed activation is bit
+    for bit the forward's (tests/backends/torch/test_torch_memory.py) and the ReLU mask is the same.
+    """
+    alpha = invstd * gamma.to(invstd.dtype)
+    shift = torch.addcmul(beta.to(invstd.dtype), mean, alpha, value=-1)
+    view = (-1,) + (1,) * (x.dim() - 2)
+    return torch.addcmul(shift.view(view), x, alpha.view(view)).to(x.dtype)
+
+
+class _BnReluConv(torch.autograd.Function):
+    """conv(relu(bn(cat(features)))) in training mode, saving the features and BatchNorm's batch statistics."""
+
+    @staticmethod
+    def forward(ctx, bn: nn.BatchNorm2d, conv: nn.Conv2d, momentum: float, gamma: torch.Tensor,
+                beta: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                *features: torch.Tensor) -> torch.Tensor:
+        x = features[0] if len(features) == 1 else torch.cat(features, 1)
+        normed, mean, invstd = torch.ops.aten.native_batch_norm(x, gamma, beta, bn.running_mean, bn.running_var,
+                                                                True, momentum, bn.eps)
+        del x
+        out = F.conv2d(normed.relu_(), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+        ctx.save_for_backward(gamma, beta, weight, mean, invstd, *features)
+        ctx.config = (bn.eps, conv.stride, conv.padding, conv.dilation, conv.groups, bias is not None)
+        ctx.conv_dtype = out.dtype  # autocast may have run the conv in bf16 / fp16
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        gamma, beta, weight, mean, invstd, *features = ctx.saved_tensors
+        eps, stride, padding, dilation, groups, has_bias = ctx.config
+        x = features[0] if len(features) == 1 else torch.cat(features, 1)
+        activated = _normalize(x, gamma, beta, mean, invstd).relu_()
+        grad_out = grad_out.to(ctx.conv_dtype)
+        grad_act, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+            grad_out, activated.to(ctx.conv_dtype), weight.to(ctx.conv_dtype), [weight.shape[0]] if has_bias else None,
+            stride, padding, dilation, False, [0, 0], groups, [True, ctx.needs_input_grad[5], has_bias])
+        grad_normed = torch.ops.aten.threshold_backward(grad_act.to(activated.dtype), activated, 0)
+        del activated, grad_act
+        grad_x, grad_gamma, grad_beta = torch.ops.aten.native_batch_norm_backward(
+            grad_normed, x, gamma, None, None, mean, invstd, True, eps,
+            [any(ctx.needs_input_grad[7:]), ctx.needs_input_grad[3], ctx.needs_input_grad[4]])
+        grads = (None,) * len(features) if grad_x is None else grad_x.split([f.shape[1] for f in features], 1)
+        if grad_weight is not None:
+            grad_weight = grad_weight.to(weight.dtype)
+        if grad_bias is not None:
+            grad_bias = grad_bias.to(weight.dtype)
+        return None, None, None, grad_gamma, grad_beta, grad_weight, grad_bias, *grads
+
+
+def bn_relu_conv(bn: nn.BatchNorm2d, conv: nn.Conv2d, *features: torch.Tensor) -> torch.Tensor:
+    """``conv(relu(bn(torch.cat(features, 1))))``; in training mode with grad, without keeping the intermediates."""
+    if not (bn.training and torch.is_grad_enabled()):
+        x = features[0] if len(features) == 1 else torch.cat(features, 1)
+        return conv(F.relu(bn(x), inplace=True))
+    return _BnReluConv.apply(bn, conv, _momentum(bn), bn.weight, bn.bias, conv.weight, conv.bias, *features)
+
+
+def _only_reader(node: fx.Node) -> fx.Node | None:
+    users = list(node.users)
+    return users[0] if len(users) == 1 else None
+
+
+def _module(gm: fx.GraphModule, node: fx.Node | None, cls: type) -> nn.Module | None:
+    if node is None or node.op != "call_module":
+        return None
+    module = gm.get_submodule(node.target)
+    return module if type(module) is cls else None
+
+
+def _is_relu(gm: fx.GraphModule, node: fx.Node | None) -> bool:
+    if node is None or len(node.args) != 1:
+        return False
+    return (node.op == "call_function" and node.target in RELU_TARGETS) or _module(gm, node, nn.ReLU) is not None
+
+
+def _fusable(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> bool:
+    return (bn.affine and bn.track_running_stats and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str))
+
+
+def _cat_inputs(node: fx.Node) -> list[fx.Node] | None:
+    """The tensors a ``torch.cat([...], 1)`` node reads, or None for any other node."""
+    if node.op != "call_function" or node.target is not torch.cat:
+        return None
+    dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+    tensors = node.args[0]
+    return list(tensors) if dim == 1 and isinstance(tensors, (list, tuple)) else None
+
+
+def memory_efficient(gm: fx.GraphModule) -> fx.GraphModule:
+    """Rewrite every ``[cat ->] bn -> relu -> conv`` chain of ``gm`` (in place) into one ``bn_relu_conv`` call.
+
+    The BatchNorm's and ReLU's outputs must have no other reader; a concat read only by the BatchNorm is absorbed.
+    Returns ``gm``; its state_dict, module names and outputs are unchanged.
+    """
+    graph = gm.graph
+    for bn_node in list(graph.nodes):
+        bn = _module(gm, bn_node, nn.BatchNorm2d)
+        relu_node = _only_reader(bn_node) if bn is not None else None
+        if not _is_relu(gm, relu_node):
+            continue
+        conv_node = _only_reader(relu_node)
+        conv = _module(gm, conv_node, nn.Conv2d)
+        if conv is None or not _fusable(bn, conv) or len(conv_node.args) != 1:
+            continue
+        source = bn_node.args[0]
+        absorbed = _cat_inputs(source) if len(source.users) == 1 else None
+        features = absorbed or [source]
+        with graph.inserting_before(conv_node):
+            bn_ref = graph.get_attr(bn_node.target)
+            conv_ref = graph.get_attr(conv_node.target)
+            fused = graph.call_function(bn_relu_conv, (bn_ref, conv_ref, *features))
+        conv_node.replace_all_uses_with(fused)
+        for dead in (conv_node, relu_node, bn_node, *([source] if absorbed else [])):
+            graph.erase_node(dead)
+    graph.lint()
+    gm.recompile()
+    return gm
+
