@@ -141,8 +141,7 @@ def read_weights_h5(path: Path) -> dict[str, Any]:
                     decl = table.get((layer_class, variable))
                     if decl is not None and str(index) in variables:
                         value = np.asarray(variables[str(index)])
-                        to_torch = ROLES[decl.role].to_torch
-                        state[f"{node}.{decl.name}"] = value.transpose(to_torch) if to_torch else value
+                        state[decl.key(node)] = ROLES[decl.role].keras_to_torch(value)
     except OSError as exc:
         raise TrainError(f"--init-from {path}: cannot read the HDF5 file ({exc})") from None
     return state
