@@ -74,6 +74,13 @@ def test_four_trials_under_a_mac_budget_train_only_the_feasible(tmp_path, capsys
     assert (out / "sweep.png").stat().st_size > 0 and (out / "sweep.json").is_file()
     printed = capsys.readouterr().out
     assert "over budget, pruned (not trained)" in printed and "Pareto front" in printed
+    # the trials are ordinary runs: `archc runs` lists them with the sweep's counts and accuracies
+    assert main(["runs", str(out), "--json"]) == 0
+    listed = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert sorted(listed) == runs
+    for trial in (t for t in trials.values() if "run" in t.user_attrs):
+        row = listed[Path(trial.user_attrs["run"]).name]
+        assert (row["macs"], row["last_test_acc"]) == (trial.user_attrs["macs"], trial.value)
 
     # the same command again: the study is complete, nothing is trained again
     assert main(args) == 0
