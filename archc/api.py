@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import archc.connections  # noqa: F401  (registers the built-in connections: the spec layer does not import them)
 from archc.errors import SpecError
 from archc.ir.graph import Graph
 from archc.passes.cost import Summary, summarize_graph

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     import archc
     from archc.cli import UsageError, _check_writable
+    from archc.train.rundir import atomic_write, atomic_write_text  # no half-written drawing under its name
     from archc.viz import build_view, to_dot, to_html, to_mermaid
     from archc.viz.graphviz import GraphvizMissing, run_dot
 
@@ -58,19 +59,20 @@ def run(args: argparse.Namespace) -> int:
     view = build_view(graph, args.depth, all_edges=args.all_edges)
     status = 0
     if suffix == ".html":
-        output.write_text(to_html(graph, args.depth, all_edges=args.all_edges), encoding="utf-8")
+        atomic_write_text(output, to_html(graph, args.depth, all_edges=args.all_edges))
     elif suffix in (".dot", ".gv"):
-        output.write_text(to_dot(view, args.direction), encoding="utf-8")
+        atomic_write_text(output, to_dot(view, args.direction))
     elif suffix == ".mmd":
-        output.write_text(to_mermaid(view, args.direction), encoding="utf-8")
+        atomic_write_text(output, to_mermaid(view, args.direction))
     else:
         dot_text = to_dot(view, args.direction)
         try:
-            output.write_bytes(run_dot(dot_text, suffix[1:]))
+            image = run_dot(dot_text, suffix[1:])
+            atomic_write(output, lambda handle: handle.write(image))
         except GraphvizMissing as exc:
             fallback = output.with_suffix(".dot")
             _check_writable(fallback, args.force)
-            fallback.write_text(dot_text, encoding="utf-8")
+            atomic_write_text(fallback, dot_text)
             print(f"archc: {exc}", file=sys.stderr)
             print(f"wrote {fallback} instead; render it with `dot -T{suffix[1:]} {fallback} -o {output}` once Graphviz "
                   "is installed, or draw to .html / .mmd, which need no Graphviz", file=sys.stderr)

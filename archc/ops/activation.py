@@ -60,3 +60,15 @@ class Tanh(OpSpec):
 class Softmax(OpSpec):
     summary = "softmax over the channel / feature axis"
     traits = {"activation", "nonnegative"}  # not element-wise; CUDA autocast runs it in float32
+
+
+@register_op("hardswish")
+class HardSwish(OpSpec):
+    summary = "x * relu6(x + 3) / 6 (MobileNetV3)"
+    traits = POINTWISE | {"in-place safe"}
+
+
+@register_op("hardsigmoid")
+class HardSigmoid(OpSpec):
+    summary = "relu6(x + 3) / 6 (MobileNetV3's SE gate)"
+    traits = POINTWISE | {"in-place safe", "nonnegative"}

@@ -81,6 +81,8 @@ class Role:
 #: every layout role a tensor may declare
 ROLES: dict[str, Role] = {
     "conv kernel": Role("conv weight: OIHW in torch, HWIO in Keras", to_keras=(2, 3, 1, 0), drawn=True),
+    "conv1d kernel": Role("1-D conv weight: (out, in, k) in torch, (k, in, out) in Keras", to_keras=(2, 1, 0),
+                          drawn=True),
     "linear weight": Role("dense weight: (out, in) in torch, (in, out) in Keras", to_keras=(1, 0), drawn=True),
     "bias": Role("per-output-channel bias, added after a conv or linear; torch's default draw depends on the fan-in "
                  "of the op's drawn weight", drawn=True),

@@ -12,12 +12,13 @@ primitive ops through the :class:`Context` it is given and returns its output; i
             return ctx.add("add", {}, [x, x])
 
 Every node a context adds records the connection that made it (node data ``connection``), which drawing and
-``archc diff`` read. The registry never imports the connections: the ``archc.connections`` package registers the
-built-in ones when it is imported, and ``archc.api`` (one layer up) imports it.
+``archc diff`` read. The built-in connections live in the ``archc.connections`` package, which registers them when it
+is imported; the registry's loader imports that package by name on the first lookup.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -65,7 +66,14 @@ class Connection(BaseModel):
         raise NotImplementedError
 
 
-CONNECTIONS: Registry[type[Connection]] = Registry("connection")
+def _load_builtin_connections() -> None:
+    # The built-in kinds live one layer up, in the package archc.connections, which imports this module; it is named
+    # here, not imported at module level, so no import cycle spans the two folders and a lookup finds them however
+    # archc was entered (``import archc`` loads nothing until a name is used).
+    importlib.import_module("archc.connections")
+
+
+CONNECTIONS: Registry[type[Connection]] = Registry("connection", loader=_load_builtin_connections)
 
 
 def register_connection(name: str):

@@ -6,8 +6,8 @@ nodes are added, so ``in_channels`` / ``in_shape`` are known to every expression
 tensor's shape becomes unknown (None), so that expansion goes on and reports the other, independent problems without
 a cascade of follow-on errors.
 
-The connection kinds come from :data:`archc.spec.context.CONNECTIONS`, filled by ``archc.connections`` (imported by
-``archc.api``); this module does not import them.
+The connection kinds come from :data:`archc.spec.context.CONNECTIONS` (filled by the ``archc.connections`` package,
+which the registry loads on first lookup); this module does not import them.
 """
 
 from __future__ import annotations

@@ -285,5 +285,8 @@ def plot(profiles: list[Profile], path: str | Path, title: str | None = None) ->
     first = profiles[0]
     figure.suptitle(title or f"gradient norm per layer · {first.data} batch of {first.batch_size}{note}", fontsize=10)
     figure.tight_layout()
-    figure.savefig(str(path), dpi=130)
+    from archc.train.rundir import atomic_path
+
+    with atomic_path(Path(path)) as tmp:  # no half-written plot under its name
+        figure.savefig(str(tmp), dpi=130)
     plt.close(figure)

@@ -24,7 +24,7 @@ __all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "apply_passes"
            "export", "get_lowering", "optimize", "register_lowering", "save"]
 
 DEFAULT_SUFFIX = ".pt2"
-BUILTIN_LOWERINGS = ("activation", "conv", "merge", "norm", "pool")
+BUILTIN_LOWERINGS = ("activation", "block", "channel", "conv", "merge", "norm", "pool")
 
 
 def _load_lowerings() -> None:

@@ -138,3 +138,4 @@ def test_ema_is_evaluated_and_checkpointed_beside_the_weights(tmp_path: Path, ca
     assert evaluated["weights"] == "ema"
     assert evaluated["top1"] == pytest.approx(rows[-1]["ema_test_acc"], abs=1e-12)
     assert evaluated["recorded_test_acc"] == rows[-1]["ema_test_acc"]
+

@@ -1,6 +1,7 @@
 """Every run writes TensorBoard event files that TensorBoard's own reader parses: the metrics.jsonl scalars per epoch
-and the spec's summary as text, in both backends. The Keras run is also evaluated again by `archc eval` (in Keras)
-and loaded as a torch model by `archc.load`."""
+and the spec's summary as text, in both backends. The Keras run also starts from a torch run's weights
+(--init-from, --freeze, --grad-clip), is evaluated again by `archc eval` (in Keras) and loaded as a torch model by
+`archc.load`."""
 
 from __future__ import annotations
 
@@ -88,13 +89,21 @@ def test_torch_run_writes_event_files(tmp_path: Path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras not installed")
-def test_keras_run_writes_event_files_and_evaluates_again(tmp_path: Path):
+def test_keras_run_writes_event_files_and_evaluates_again(tmp_path: Path, capsys: Any):
+    """One Keras run (a TensorFlow start-up is the dearest part) also checks --init-from a torch run, --freeze and
+    --grad-clip in Keras: the frozen layer keeps the torch run's weights exactly."""
+    from archc.train.checkpoint import load_checkpoint
+
+    source = run(TrainConfig(spec=TINY, subset=64, test_subset=32, epochs=1, batch_size=32, device="cpu", threads=1,
+                             progress=False, out=str(tmp_path / "torch"))).run_dir
     command = [sys.executable, "-m", "archc", "train", TINY, "--backend", "keras", "--subset", "256", "--test-subset",
                "128", "--epochs", "2", "--batch-size", "32", "--device", "cpu", "--no-progress", "--out",
-               str(tmp_path)]
+               str(tmp_path / "keras"), "--init-from", str(source), "--freeze", "conv1.*", "--grad-clip", "1.0"]
     done = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    (run_dir,) = tmp_path.iterdir()
+    assert f"init from {source}: 6 of 6 tensors matched by name" in done.stdout
+    assert "frozen: 1 layers, 2 of 6 tensors (conv1.*)" in done.stdout
+    (run_dir,) = (tmp_path / "keras").iterdir()
     rows = metrics(run_dir)
     check_lr(rows)
     board = run_dir / "tensorboard"
@@ -104,16 +113,21 @@ def test_keras_run_writes_event_files_and_evaluates_again(tmp_path: Path):
     keras_own = events(board / "validation")  # keras.callbacks.TensorBoard's own logs
     assert scalar(keras_own, "epoch_accuracy") == [(r["epoch"] - 1, pytest.approx(r["test_acc"])) for r in rows]
 
-    done = subprocess.run([sys.executable, "-m", "archc", "eval", str(run_dir), "--checkpoint", "last", "--json"],
-                          cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout[done.stdout.index("{"):])
+    from archc.cli import main
+
+    assert main(["eval", str(run_dir), "--checkpoint", "last", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
     assert result["backend"] == "keras" and result["samples"] == 128
     assert result["top1"] == pytest.approx(rows[-1]["test_acc"], abs=1e-12)
 
     import archc
 
     model = archc.load(run_dir, checkpoint="last")  # the Keras weights in the torch model
+    best = load_checkpoint(source / "checkpoints" / "best.pt")["model"]
+    trained = model.state_dict()
+    assert torch.equal(trained["conv1.weight"], best["conv1.weight"]) and torch.equal(trained["conv1.bias"],
+                                                                                     best["conv1.bias"])
+    assert not torch.equal(trained["fc.weight"], best["fc.weight"])
     x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
     keras_model = archc.load(run_dir, backend="keras", checkpoint="last")
     np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(),

@@ -59,3 +59,13 @@ def test_diff_reports_which_connection_made_a_node():
     assert all(not change.attrs and not change.inputs_changed for change in result.changed)
     data = result.to_dict()
     assert data["changed"][0]["connection"] == {"old": None, "new": "se"}
+
+
+def test_archc_diff_prints_the_connection_change(tmp_path, capsys):
+    from archc.cli import main
+
+    (tmp_path / "hand.yaml").write_text(HAND_WRITTEN_SE, encoding="utf-8")
+    (tmp_path / "se.yaml").write_text(CONNECTION_SE, encoding="utf-8")
+    assert main(["diff", str(tmp_path / "hand.yaml"), str(tmp_path / "se.yaml"), "--exit-code"]) == 1
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert "~ se.mul mul made by no connection -> se" in lines

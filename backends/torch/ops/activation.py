@@ -61,3 +61,15 @@ def lower_tanh(node: LoweringNode) -> Call:
 def lower_softmax(node: LoweringNode) -> Call:
     """torch.softmax over the channel / feature axis."""
     return Call(torch.softmax, kwargs={"dim": 1})  # the channel / feature axis of NCHW / NF
+
+
+@register_lowering("hardswish")
+def lower_hardswish(node: LoweringNode) -> Call:
+    """F.hardswish, in place where safe."""
+    return Call(F.hardswish, kwargs=_maybe_inplace(node))
+
+
+@register_lowering("hardsigmoid")
+def lower_hardsigmoid(node: LoweringNode) -> Call:
+    """F.hardsigmoid, in place where safe."""
+    return Call(F.hardsigmoid, kwargs=_maybe_inplace(node))
