@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archc.ops.registry import Number, OpSpec, Shape, expect_rank, register_op
+from archc.ops.registry import Example, Number, OpSpec, Shape, expect_rank, register_op
 
 
 @register_op("drop_path")
@@ -14,6 +14,7 @@ class DropPath(OpSpec):
     ``1 / (1 - rate)``; the identity in eval mode. ``rate`` is usually an expression of the block index."""
 
     summary = "stochastic depth: drop the whole sample's branch with probability rate (identity in eval)"
+    examples = (Example((4, 5, 5), {"rate": 0.2}), Example((6,), {"rate": 0.1}))
     traits = {"keeps dtype", "keeps sign"}
     rate: Number = Field(0.0, ge=0, lt=1)
 

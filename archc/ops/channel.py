@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from archc.ops.registry import (
+    Example,
     NonNegativeCount,
     OpSpec,
     PositiveCount,
@@ -25,6 +26,7 @@ class ChannelShuffle(OpSpec):
     ``channel_shuffle``: view, transpose(1, 2), flatten)."""
 
     summary = "interleave the channels of groups (ShuffleNet)"
+    examples = (Example((6, 3, 3), {"groups": 3}),)
     traits = PLUMBING
     groups: PositiveCount
 
@@ -42,6 +44,7 @@ class Chunk(OpSpec):
     ``split`` connection makes one chunk node per part, addressed as ``<name>.0``, ``<name>.1``, ..."""
 
     summary = "one of `chunks` equal parts of the channels / features"
+    examples = (Example((6, 3, 3), {"chunks": 2, "index": 1}), Example((6,), {"chunks": 3}))
     traits = PLUMBING
     chunks: PositiveCount = 2
     index: NonNegativeCount = 0
@@ -77,9 +80,11 @@ class _ChannelReduce(OpSpec):
 @register_op("channel_mean")
 class ChannelMean(_ChannelReduce):
     summary = "mean over the channels: [C, H, W] -> [1, H, W] (CBAM)"
+    examples = (Example((4, 3, 3)),)
 
 
 @register_op("channel_max")
 class ChannelMax(_ChannelReduce):
     summary = "max over the channels: [C, H, W] -> [1, H, W] (CBAM)"
+    examples = (Example((4, 3, 3)),)
     traits = {"keeps dtype", "keeps sign"}

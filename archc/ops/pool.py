@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archc.ops.conv import IntPair, NonNegPair, conv_output_size
-from archc.ops.registry import OpSpec, Shape, ShapeError, expect_rank, pair, register_op
+from archc.ops.registry import Example, OpSpec, Shape, ShapeError, expect_rank, pair, register_op
 
 POOL = frozenset({"pool", "keeps dtype", "keeps sign"})
 
@@ -44,12 +44,14 @@ class _Pool(OpSpec):
 @register_op("maxpool")
 class MaxPool(_Pool):
     summary = "2-D max pooling"
+    examples = (Example((4, 7, 7), {"kernel": 3, "stride": 2, "padding": 1}), Example((4, 6, 6), {"kernel": 2}))
 
 
 @register_op("avgpool")
 class AvgPool(_Pool):
     summary = "2-D average pooling (padding counts as zeros unless count_include_pad: false)"
     count_include_pad: bool = True  # torch's default: the padded zeros count in each window's mean
+    examples = (Example((4, 7, 7), {"kernel": 3, "stride": 2, "padding": 1}), Example((4, 6, 6), {"kernel": [2, 3]}))
 
 
 @register_op("global_avgpool")
@@ -57,6 +59,7 @@ class GlobalAvgPool(OpSpec):
     """Mean over H and W. Keeps [C, 1, 1] like torch's AdaptiveAvgPool2d(1) unless ``keepdims: false``."""
 
     summary = "mean over height and width"
+    examples = (Example((4, 5, 5)), Example((4, 5, 5), {"keepdims": False}))
     traits = POOL
     keepdims: bool = True
 
@@ -68,6 +71,7 @@ class GlobalAvgPool(OpSpec):
 @register_op("global_maxpool")
 class GlobalMaxPool(GlobalAvgPool):
     summary = "max over height and width"
+    examples = (Example((4, 5, 5)), Example((4, 5, 5), {"keepdims": False}))
 
 
 class _AdaptivePool(OpSpec):
@@ -84,8 +88,11 @@ class _AdaptivePool(OpSpec):
 @register_op("adaptive_avgpool")
 class AdaptiveAvgPool(_AdaptivePool):
     summary = "average pooling to a fixed size (torch's AdaptiveAvgPool2d: VGG, AlexNet)"
+    # sizes that divide the input: the TorchScript ONNX exporter refuses others
+    examples = (Example((4, 6, 6), {"size": 3}), Example((4, 6, 4), {"size": [2, 4]}))
 
 
 @register_op("adaptive_maxpool")
 class AdaptiveMaxPool(_AdaptivePool):
     summary = "max pooling to a fixed size (torch's AdaptiveMaxPool2d)"
+    examples = (Example((4, 6, 6), {"size": 2}),)

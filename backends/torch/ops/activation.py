@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archc.backends.torch.registry import Call, LoweringNode, register_lowering
+from archc.backends.torch.registry import Call, LoweringNode, Module, register_lowering
 
 
 def _maybe_inplace(node: LoweringNode, **kwargs: object) -> dict[str, object]:
@@ -40,9 +40,9 @@ def lower_silu(node: LoweringNode) -> Call:
 
 
 @register_lowering("gelu")
-def lower_gelu(node: LoweringNode) -> nn.Module:
+def lower_gelu(node: LoweringNode) -> Module:
     """nn.GELU (exact or tanh approximation)."""
-    return nn.GELU(approximate=node.attrs.approximate)
+    return Module(nn.GELU, kwargs={"approximate": node.attrs.approximate})
 
 
 @register_lowering("sigmoid")

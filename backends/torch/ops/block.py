@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from archc.backends.torch.registry import Lowered, LoweringNode, register_lowering
+from archc.backends.torch.registry import Lowered, LoweringNode, Module, register_lowering
 
 
 @register_lowering("drop_path")
@@ -16,4 +16,4 @@ def lower_drop_path(node: LoweringNode) -> Lowered:
     if node.attrs.rate == 0:
         return ()
     cls = nn.Dropout3d if len(node.input_shapes[0]) == 3 else nn.Dropout1d
-    return cls(node.attrs.rate)
+    return Module(cls, (node.attrs.rate,))

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archc.backends.torch.registry import Call, LoweringNode, register_lowering
+from archc.backends.torch.registry import Call, LoweringNode, Module, register_lowering
 
 
 def _pool_kwargs(node: LoweringNode) -> dict[str, object]:
@@ -25,15 +25,15 @@ def _pool_kwargs(node: LoweringNode) -> dict[str, object]:
 
 
 @register_lowering("maxpool")
-def lower_maxpool(node: LoweringNode) -> nn.Module:
+def lower_maxpool(node: LoweringNode) -> Module:
     """nn.MaxPool2d."""
-    return nn.MaxPool2d(**_pool_kwargs(node))
+    return Module(nn.MaxPool2d, kwargs=_pool_kwargs(node))
 
 
 @register_lowering("avgpool")
-def lower_avgpool(node: LoweringNode) -> nn.Module:
+def lower_avgpool(node: LoweringNode) -> Module:
     """nn.AvgPool2d (padding counts as zeros unless count_include_pad is false, as in torch)."""
-    return nn.AvgPool2d(**_pool_kwargs(node))
+    return Module(nn.AvgPool2d, kwargs=_pool_kwargs(node))
 
 
 @register_lowering("global_avgpool")
@@ -54,15 +54,15 @@ def lower_global_maxpool(node: LoweringNode) -> Call:
 
 
 @register_lowering("adaptive_avgpool")
-def lower_adaptive_avgpool(node: LoweringNode) -> nn.Module:
+def lower_adaptive_avgpool(node: LoweringNode) -> Module:
     """nn.AdaptiveAvgPool2d (torchvision VGG's and AlexNet's ``avgpool``)."""
-    return nn.AdaptiveAvgPool2d(_size(node))
+    return Module(nn.AdaptiveAvgPool2d, (_size(node),))
 
 
 @register_lowering("adaptive_maxpool")
-def lower_adaptive_maxpool(node: LoweringNode) -> nn.Module:
+def lower_adaptive_maxpool(node: LoweringNode) -> Module:
     """nn.AdaptiveMaxPool2d."""
-    return nn.AdaptiveMaxPool2d(_size(node))
+    return Module(nn.AdaptiveMaxPool2d, (_size(node),))
 
 
 def _size(node: LoweringNode) -> int | tuple[int, int]:
