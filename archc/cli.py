@@ -92,8 +92,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _add_spec(p)
     p.add_argument("--resolved", action="store_true",
                    help="print the spec after extends and --set only, before templates and repeats are expanded")
-    p = command("list", "list the zoo specs", "archc list")
-    p.add_argument("--json", action="store_true", help="print the zoo as JSON")
+    p = command("list", "list the zoo specs, or with --ops every op (built-in and from plugins)",
+                "archc list\n  archc list --ops")
+    p.add_argument("--json", action="store_true", help="print the zoo (or the ops) as JSON")
+    p.add_argument("--ops", action="store_true", help="list the ops instead: built-in and installed plugins' ones")
     command("schema", "print the JSON Schema of the spec format (for editor completion)",
             "archc schema > archc.schema.json")
     p = command("compile", "validate, summarize and write a runnable model file",
@@ -219,8 +221,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from archc.report import print_zoo, zoo_rows
+    from archc.report import op_rows, print_ops, print_zoo, zoo_rows
 
+    if args.ops:
+        if args.json:
+            print(json.dumps(op_rows(), indent=1))
+        else:
+            print_ops()
+        return 0
     if args.json:
         print(json.dumps(zoo_rows(), indent=1))
     else:

@@ -80,3 +80,31 @@ def print_zoo(console: Console | None = None) -> None:
             table.add_row(str(row["name"]), f"{row['params']:,}", f"{int(row['macs']) / 1e9:.3f}",  # type: ignore
                           str(row["description"]))
     console.print(table)
+
+
+def op_rows() -> list[dict[str, object]]:
+    """One row per registered op: name, origin (built-in or the plugin), inputs, traits, tensors, summary."""
+    from archc.ops import plugin_origins
+    from archc.ops.registry import OPS
+
+    origins = plugin_origins()
+    rows: list[dict[str, object]] = []
+    for name, op in OPS.items():
+        inputs = "2+" if op.arity is None else str(op.arity)
+        tensors = [f"{decl.name} ({decl.role}{'' if decl.trainable else ', buffer'})" for decl in op.tensors]
+        rows.append({"name": name, "origin": origins[name], "inputs": inputs, "traits": sorted(op.traits),
+                     "tensors": tensors, "summary": op.summary})
+    return rows
+
+
+def print_ops(console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    table = Table(title="archc ops", title_justify="left")
+    for column in ("op", "origin", "inputs", "tensors", "traits", "summary"):
+        table.add_column(column)
+    for row in op_rows():
+        tensors = ", ".join(str(t).split(" (")[0] + ("*" if "buffer" in str(t) else "") for t in row["tensors"])  # type: ignore
+        table.add_row(str(row["name"]), str(row["origin"]), str(row["inputs"]), tensors or "-",
+                      ", ".join(row["traits"]), str(row["summary"]))  # type: ignore
+    console.print(table)
+    console.print("* a buffer (not trained); `archc list --ops --json` gives each tensor's layout role")

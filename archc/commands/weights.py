@@ -6,8 +6,9 @@
 
 ``.pt`` / ``.pth``: a torch ``state_dict`` saved with ``torch.save``, or a checkpoint holding one (``archc train``'s,
 whose spec is used when ``--spec`` is left out, or one wrapping it under ``state_dict`` / ``model``).
-``.weights.h5``: Keras ``save_weights`` of the spec's Keras model. ``.keras``: a whole Keras model file (read, or
-written with the converted weights).
+``.safetensors``: a torch ``state_dict`` in safetensors (``archc export``'s). ``.weights.h5``: Keras
+``save_weights`` of the spec's Keras model. ``.keras``: a whole Keras model file (read, or written with the
+converted weights).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-TORCH_SUFFIXES = (".pt", ".pth")
+TORCH_SUFFIXES = (".pt", ".pth", ".safetensors")  # a .safetensors file holds a torch state_dict (archc export's)
 KERAS_SUFFIXES = (".weights.h5", ".keras")
 
 
@@ -28,8 +29,11 @@ def register(subparsers: Any) -> None:
         "convert", help="convert a torch state_dict (.pt) to Keras weights (.weights.h5) or back, by node name",
         description="Convert a checkpoint of SPEC between frameworks, by node name (conv OIHW <-> HWIO, linear "
                     "transposed, BatchNorm statistics). The direction follows the file suffixes: .pt / .pth is a "
-                    "torch state_dict, .weights.h5 is Keras save_weights, .keras a whole Keras model.",
-        epilog="example:\n  archc weights convert --spec resnet18 --from resnet18.pt --to resnet18.weights.h5",
+                    "torch state_dict (or an archc train checkpoint, whose spec is used without --spec), "
+                    ".safetensors a torch state_dict in safetensors, .weights.h5 is Keras save_weights, .keras a "
+                    "whole Keras model.",
+        epilog="examples:\n  archc weights convert --spec resnet18 --from resnet18.pt --to resnet18.weights.h5\n"
+               "  archc weights convert --from runs/resnet18-20261201-081500/checkpoints/last.pt --to r18.keras",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     convert.add_argument("--spec", help="the spec the weights belong to (a file or a zoo name; default: the spec "
                                         "stored in an `archc train` checkpoint)")
@@ -87,6 +91,14 @@ def _read_torch(path: Path) -> dict[str, Any]:
     from archc.cli import UsageError
     from archc.transfer import read_state
 
+    if path.name.endswith(".safetensors"):
+        from archc.train.errors import TrainError
+        from archc.train.init_from import read_safetensors
+
+        try:
+            return read_state(read_safetensors(path))
+        except TrainError as exc:
+            raise UsageError(str(exc).replace("--init-from", "--from")) from None
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
@@ -185,6 +197,12 @@ def _write_torch(graph: Any, state: dict[str, Any], path: Path) -> None:
             out[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
         else:  # BatchNorm's step counter: Keras has none
             out[key] = torch.tensor(0, dtype=torch.long)
-    from archc.train.rundir import atomic_write
+    from archc.train.rundir import atomic_path, atomic_write
 
-    atomic_write(Path(path), lambda handle: torch.save(out, handle))  # no half-written file under its name
+    if path.name.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        with atomic_path(Path(path)) as tmp:  # no half-written file under its name
+            save_file({key: value.contiguous() for key, value in out.items()}, str(tmp), metadata={"format": "pt"})
+    else:
+        atomic_write(Path(path), lambda handle: torch.save(out, handle))  # no half-written file under its name

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from archc.ops.registry import (
+    Example,
     NonNegativeCount,
     Number,
     OpSpec,
@@ -53,6 +54,9 @@ class Conv(OpSpec):
     """2-D convolution. ``padding`` defaults to ``dilation * (kernel - 1) // 2`` ("same" for odd kernels)."""
 
     summary = "2-D convolution over [C, H, W]"
+    examples = (Example((4, 7, 7), {"out": 6, "kernel": 3, "stride": 2, "groups": 2}),
+                Example((4, 6, 6), {"out": 4, "kernel": [1, 3], "padding": [0, 2], "dilation": 2, "bias": False,
+                                    "init": "kaiming_normal"}))
     traits = {"weighted", "fresh output", "reduced precision"}
     tensors = (TensorDecl("weight", "conv kernel", lambda a, x: (a.out, x[0][0] // a.groups, *a.kernel_hw),
                           keras="Conv2D.kernel", init=lambda attrs: attrs.init), bias("Conv2D"))
@@ -118,6 +122,7 @@ class Linear(OpSpec):
     """Fully connected layer over [features]."""
 
     summary = "fully connected layer over [features]"
+    examples = (Example((5,), {"out": 3}), Example((5,), {"out": 3, "bias": False, "bias_init": "zeros"}))
     traits = {"weighted", "fresh output", "reduced precision"}
     tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, x[0][0]), keras="Dense.kernel",
                           init=lambda attrs: attrs.init), bias("Dense"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archc.ops.conv import IntPair
-from archc.ops.registry import OpSpec, PositiveCount, Shape, ShapeError, expect_rank, numel, pair, register_op
+from archc.ops.registry import Example, OpSpec, PositiveCount, Shape, ShapeError, expect_rank, numel, pair, register_op
 
 #: an element-wise merge: a new tensor, of the widest input dtype under autocast
 MERGE = frozenset({"merge", "elementwise", "fresh output", "promotes dtype"})
@@ -14,12 +14,14 @@ PLUMBING = frozenset({"keeps dtype", "keeps sign"})
 @register_op("identity")
 class Identity(OpSpec):
     summary = "passes its input through"
+    examples = (Example((4, 3, 3)),)
     traits = PLUMBING
 
 
 @register_op("flatten")
 class Flatten(OpSpec):
     summary = "[C, H, W] -> [C*H*W] (channel-major, as torch)"
+    examples = (Example((4, 3, 3)), Example((6,)))
     traits = PLUMBING
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
@@ -55,6 +57,7 @@ def _broadcast(shapes: list[Shape], verb: str) -> Shape:
 @register_op("add")
 class Add(OpSpec):
     summary = "element-wise sum of two or more inputs"
+    examples = (Example((4, 3, 3), inputs=3), Example((6,), inputs=2))
     traits = MERGE | {"in-place safe", "keeps sign"}
     symbol = "+"
     arity = None
@@ -66,6 +69,7 @@ class Add(OpSpec):
 @register_op("mul")
 class Mul(OpSpec):
     summary = "element-wise product of two or more inputs ([C, 1, 1] broadcasts)"
+    examples = (Example((4, 3, 3), inputs=2),)
     traits = MERGE | {"keeps sign"}
     symbol = "×"
     arity = None
@@ -77,6 +81,7 @@ class Mul(OpSpec):
 @register_op("sub")
 class Sub(OpSpec):
     summary = "first input minus second"
+    examples = (Example((4, 3, 3), inputs=2),)
     traits = MERGE
     symbol = "−"
     arity = 2
@@ -88,6 +93,7 @@ class Sub(OpSpec):
 @register_op("concat")
 class Concat(OpSpec):
     summary = "concatenation along channels / features"
+    examples = (Example((4, 3, 3), inputs=2), Example((6,), inputs=3))
     traits = {"merge", "fresh output", "promotes dtype", "keeps sign"}
     symbol = "‖"
     arity = None
@@ -107,6 +113,7 @@ class ChannelPad(OpSpec):
     """Parameter-free shortcut of He et al. 2015 ("option A"): subsample by ``stride``, zero-pad channels to ``out``."""
 
     summary = "strided subsample plus zero channels (ResNet option A shortcut)"
+    examples = (Example((4, 6, 6), {"out": 8, "stride": 2}), Example((4, 5, 5), {"out": 7}))
     traits = PLUMBING
     out: PositiveCount
     stride: IntPair = 1

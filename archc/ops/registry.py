@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar, get_args
 
@@ -81,6 +81,8 @@ class Role:
 #: every layout role a tensor may declare
 ROLES: dict[str, Role] = {
     "conv kernel": Role("conv weight: OIHW in torch, HWIO in Keras", to_keras=(2, 3, 1, 0), drawn=True),
+    "conv1d kernel": Role("1-D conv weight: (out, in, k) in torch, (k, in, out) in Keras", to_keras=(2, 1, 0),
+                          drawn=True),
     "linear weight": Role("dense weight: (out, in) in torch, (in, out) in Keras", to_keras=(1, 0), drawn=True),
     "bias": Role("per-output-channel bias, added after a conv or linear; torch's default draw depends on the fan-in "
                  "of the op's drawn weight", drawn=True),
@@ -145,6 +147,16 @@ class Tensor:
         return math.prod(self.shape)
 
 
+@dataclass(frozen=True)
+class Example:
+    """A small use of an op, for the conformance test (tests/test_op_conformance.py): ``inputs`` tensors of
+    ``shape`` (the graph input and element-wise variations of it) fed to the op with ``args``."""
+
+    shape: Shape
+    args: dict[str, Any] = field(default_factory=dict)
+    inputs: int = 1
+
+
 class OpSpec(BaseModel):
     """Base of every op's parameter model: the validated attributes of one graph node.
 
@@ -165,6 +177,8 @@ class OpSpec(BaseModel):
     tensors: ClassVar[tuple[TensorDecl, ...]] = ()
     #: what a drawing writes in a merge node ("+")
     symbol: ClassVar[str] = ""
+    #: tiny uses that the conformance test builds in every backend; every op declares at least one
+    examples: ClassVar[tuple[Example, ...]] = ()
 
     @field_validator("*", mode="before")
     @classmethod

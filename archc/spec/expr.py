@@ -14,6 +14,7 @@ import functools
 import inspect
 import math
 import warnings
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -249,6 +250,39 @@ def _fn_divisible(v: Any, divisor: Any = 8, min_value: Any = None, round_limit: 
     return divisible(v, divisor, min_value, round_limit)
 
 
+def _fn_log(value: Any, base: Any = math.e) -> float:
+    _need_number("log", "value", value)
+    _need_number("log", "base", base)
+    if value <= 0 or base <= 0 or base == 1:
+        raise ExprError("log() needs a positive value and a positive base other than 1")
+    return math.log(value, base)
+
+
+def _fn_exp(value: Any) -> float:
+    _need_number("exp", "value", value)
+    return math.exp(value)
+
+
+def _fn_sqrt(value: Any) -> float:
+    _need_number("sqrt", "value", value)
+    if value < 0:
+        raise ExprError("sqrt() of a negative number")
+    return math.sqrt(value)
+
+
+def _fn_range(*bounds: Any) -> list[int]:
+    if not 1 <= len(bounds) <= 3:
+        raise ExprError("range() takes 1 to 3 integers: range(stop), range(start, stop), range(start, stop, step)")
+    for value in bounds:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ExprError(f"range() arguments must be integers, not {_type_name(value)}")
+    if len(bounds) == 3 and bounds[2] == 0:
+        raise ExprError("range() step cannot be zero")
+    numbers = range(*bounds)
+    _check_length(len(numbers), "items")
+    return list(numbers)
+
+
 @dataclass(frozen=True)
 class _Function:
     impl: Callable[..., Any]
@@ -272,6 +306,10 @@ _FUNCTIONS: dict[str, _Function] = {
     "ceil": _function(_fn_ceil, "ceil(value)"),
     "abs": _function(_fn_abs, "abs(value)"),
     "divisible": _function(_fn_divisible, "divisible(v, divisor=8, min_value=None, round_limit=0.9)"),
+    "log": _function(_fn_log, "log(value, base=e)"),
+    "exp": _function(_fn_exp, "exp(value)"),
+    "sqrt": _function(_fn_sqrt, "sqrt(value)"),
+    "range": _function(_fn_range, "range(stop), range(start, stop) or range(start, stop, step)"),
 }
 _FUNCTION_LIST = ", ".join(_FUNCTIONS)
 
@@ -315,7 +353,6 @@ _ALLOWED_COMPARE = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In,
 
 _FORBIDDEN_NODES: dict[type, str] = {
     ast.Lambda: "lambda",
-    ast.ListComp: "a list comprehension",
     ast.SetComp: "a set comprehension",
     ast.DictComp: "a dict comprehension",
     ast.GeneratorExp: "a generator expression",
@@ -410,6 +447,8 @@ def _children(node: ast.expr) -> list[ast.expr]:
         return [node.value, *(p for p in parts if p is not None)]
     if isinstance(node, ast.Call):
         return [*node.args, *(k.value for k in node.keywords)]
+    if isinstance(node, ast.ListComp):  # the loop targets are checked by _validate_comprehension
+        return [*(part for gen in node.generators for part in (gen.iter, *gen.ifs)), node.elt]
     children: list[ast.expr] = []
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.expr):
@@ -463,7 +502,9 @@ def _validate(compiled: _Compiled) -> None:
                 previous = comparator
         elif kind is ast.Call:
             _validate_call(compiled, node, column)  # type: ignore[arg-type]
-        elif kind not in (ast.List, ast.Tuple, ast.BoolOp, ast.IfExp, ast.Subscript):
+        elif kind is ast.ListComp:
+            _validate_comprehension(compiled, node)  # type: ignore[arg-type]
+        elif kind not in (ast.List, ast.Tuple, ast.BoolOp, ast.IfExp, ast.Subscript, ast.ListComp):
             _not_allowed(_FORBIDDEN_NODES.get(kind, f"'{kind.__name__}'"), column)
         stack.extend((child, depth + 1) for child in reversed(_children(node)))
 
@@ -480,6 +521,19 @@ def _validate_constant(node: ast.Constant, column: int) -> None:
         raise ExprError("integer literal is too large (the limit is 2**256)", column=column)
     if isinstance(value, float) and not math.isfinite(value):
         raise ExprError("float literal is too large (it overflows to infinity)", column=column)
+
+
+def _validate_comprehension(compiled: _Compiled, node: ast.ListComp) -> None:
+    """``[f(i) for i in items if cond]``: each loop variable a plain name (no unpacking, no async)."""
+    for generator in node.generators:
+        target = generator.target
+        if not isinstance(target, ast.Name):
+            _not_allowed("unpacking in a comprehension", compiled.column(target.col_offset),
+                         hint="loop over one name: [pair[0] for pair in pairs]")
+        if target.id.startswith("__") or target.id in _LOWERCASE_CONSTANTS:
+            _not_allowed(f"the loop variable '{target.id}'", compiled.column(target.col_offset))
+        if generator.is_async:
+            _not_allowed("'async for'", compiled.column(target.col_offset))
 
 
 def _validate_call(compiled: _Compiled, node: ast.Call, column: int) -> None:
@@ -877,6 +931,38 @@ class _Evaluator:
             column=column,
         )
 
+    def comprehension(self, node: ast.ListComp) -> list[Any]:
+        """``[elt for x in items if cond ...]``, the loop variables seen only inside it; at most _MAX_LENGTH steps in
+        all, so nested loops cannot run for long."""
+        result: list[Any] = []
+        steps = [0]
+        outer = self.env
+        try:
+            self._loop(node, 0, outer, result, steps)
+        finally:
+            self.env = outer
+        return self.built(result, 1 + sum(self.weight(item) for item in result))
+
+    def _loop(self, node: ast.ListComp, index: int, env: Mapping[str, Any], result: list[Any],
+              steps: list[int]) -> None:
+        if index == len(node.generators):
+            self.env = env
+            result.append(self.eval(node.elt))
+            return
+        generator = node.generators[index]
+        self.env = env
+        items = self.eval(generator.iter)
+        if not isinstance(items, (list, tuple, str)):
+            column = self.compiled.column(generator.iter.col_offset)
+            raise ExprError(f"cannot loop over {_type_name(items)}", column=column)
+        for item in items:
+            steps[0] += 1
+            _check_length(steps[0], "loop steps")
+            inner = ChainMap({generator.target.id: item}, env)  # type: ignore[attr-defined]
+            self.env = inner
+            if all(self.truthy(self.eval(condition)) for condition in generator.ifs):
+                self._loop(node, index + 1, inner, result, steps)
+
     def call(self, node: ast.Call) -> Any:
         name = node.func.id  # type: ignore[attr-defined]  # _validate_call guarantees a whitelisted Name
         function = _FUNCTIONS[name]
@@ -929,6 +1015,7 @@ _HANDLERS: dict[type, Callable[[_Evaluator, Any], Any]] = {
     ast.Subscript: _Evaluator.subscript,
     ast.Attribute: _Evaluator.attribute,
     ast.Call: _Evaluator.call,
+    ast.ListComp: _Evaluator.comprehension,
 }
 
 

@@ -61,7 +61,7 @@ def read_weights(path: str | Path) -> dict[str, Any]:
         raise TrainError(f"--init-from {path}: no such file or run folder")
     name = path.name.lower()
     if name.endswith(".safetensors"):
-        return _read_safetensors(path)
+        return read_safetensors(path)
     if name.endswith(".weights.h5"):
         return read_weights_h5(path)
     if name.endswith(".keras"):
@@ -87,7 +87,7 @@ def _read_torch(path: Path) -> dict[str, Any]:
     return dict(data)
 
 
-def _read_safetensors(path: Path) -> dict[str, Any]:
+def read_safetensors(path: Path) -> dict[str, Any]:
     try:
         from safetensors.numpy import load_file
     except ModuleNotFoundError:

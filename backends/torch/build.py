@@ -8,6 +8,7 @@ sit at their node's hierarchical name (``layer1.0.conv1``), so state_dict keys a
 from __future__ import annotations
 
 import functools
+import inspect
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -16,10 +17,20 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from archc.backends.torch.registry import LOWERINGS, Call, Lowered, Lowering, LoweringNode, get_lowering
+from archc.backends.torch.init import initialise, uninitialised
+from archc.backends.torch.registry import (
+    LOWERINGS,
+    Call,
+    Lowered,
+    Lowering,
+    LoweringNode,
+    Module,
+    Part,
+    get_lowering,
+)
 from archc.errors import Diagnostic, SpecError, lowering_node
 from archc.ir.graph import Graph
-from archc.ops.registry import OpSpec, has_trait
+from archc.ops.registry import ROLES, OpSpec, has_trait
 
 OUTPUT = "<output>"  # a virtual reader of the graph's output node: the caller reads it after forward returns
 
@@ -33,7 +44,12 @@ class Step:
     op: str
     attrs: OpSpec
     inputs: list[str]  # the nodes whose tensors it reads, in port order, aliases followed
-    lowered: nn.Module | tuple[Call, ...]
+    parts: tuple[Part, ...]  # what the lowering described, in order (at most one Module)
+    module: nn.Module | None = None  # the Module part, built
+
+    @property
+    def description(self) -> Module | None:
+        return next((part for part in self.parts if isinstance(part, Module)), None)
 
 
 @dataclass
@@ -49,7 +65,7 @@ class Plan:
 
     @property
     def modules(self) -> list[Step]:
-        return [step for step in self.steps if isinstance(step.lowered, nn.Module)]
+        return [step for step in self.steps if step.module is not None]
 
 
 #: names the generated code uses itself: a local variable of the same name would hide them
@@ -146,8 +162,34 @@ def _can_overwrite(graph: Graph, name: str, inputs: list[str], readers: list[str
             and graph.nodes[first]["shape"] == graph.nodes[name]["shape"] and dtype_safe)
 
 
-def _as_calls(lowered: Lowered) -> nn.Module | tuple[Call, ...]:
-    return (lowered,) if isinstance(lowered, Call) else lowered
+def _as_parts(lowered: Lowered, op: str) -> tuple[Part, ...]:
+    parts = (lowered,) if isinstance(lowered, (Call, Module)) else tuple(lowered)
+    if sum(isinstance(part, Module) for part in parts) > 1 or not all(isinstance(p, (Call, Module)) for p in parts):
+        raise TypeError(f"the torch lowering of '{op}' must describe Calls and at most one Module, got {lowered!r}")
+    return parts
+
+
+@functools.cache
+def _accepts_device(cls: type[nn.Module]) -> bool:
+    return "device" in inspect.signature(cls).parameters
+
+
+def instantiate(description: Module, node: LoweringNode) -> nn.Module:
+    """Build the described module on ``node.device`` with the initial values the node's op declares.
+
+    Where the op declares a tensor that torch's layers draw at random (a kernel, a bias), the module is built without
+    its constructor's draw (``uninitialised``), so each weight is drawn once, from ``node.generator``.
+    """
+    kwargs = dict(description.kwargs)
+    if _accepts_device(description.cls):
+        kwargs["device"] = node.device
+    tensors = node.attrs.declared_tensors(list(node.input_shapes))
+    if any(ROLES[tensor.decl.role].drawn for tensor in tensors):
+        module = uninitialised(description.cls, *description.args, **kwargs)
+    else:
+        module = description.cls(*description.args, **kwargs)
+    initialise(module, node)
+    return module
 
 
 def _lowering(data: dict) -> Lowering:
@@ -188,15 +230,17 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
                             data["shape"], tuple(inputs), can_overwrite_input=overwrite, generator=generator,
                             device=device)
         with lowering_node(name, data):
-            lowered = _as_calls(_lowering(data)(node))
-        if lowered == ():
+            parts = _as_parts(_lowering(data)(node), data["op"])
+            step = Step(name, identifier(name, taken), data["op"], data["attrs"], inputs, parts)
+            if step.description is not None:
+                _check_module_name(name, data, layers, containers)
+                step.module = instantiate(step.description, node)
+        if parts == ():
             if len(inputs) != 1:
                 raise ValueError(f"the lowering of {data['op']} passes its input on, but '{name}' has {len(inputs)}")
             alias[name] = inputs[0]
             continue
-        if isinstance(lowered, nn.Module):
-            _check_module_name(name, data, layers, containers)
-        plan.steps.append(Step(name, identifier(name, taken), data["op"], data["attrs"], inputs, lowered))
+        plan.steps.append(step)
     plan.output = alias.get(graph.output_node, graph.output_node)
     plan.readers = {step: readers(step) for step in [plan.input_name, *(s.name for s in plan.steps)]}
     return plan
@@ -212,45 +256,64 @@ def _install(root: nn.Module, name: str, module: nn.Module) -> None:
     owner.add_module(leaf, module)
 
 
-def _emit_calls(graph: fx.Graph, step: Step, args: list[fx.Node]) -> fx.Node:
-    calls = step.lowered
-    assert isinstance(calls, tuple)
-    value: fx.Node | None = None
-    for index, call in enumerate(calls):
-        last = index == len(calls) - 1
+def _emit_parts(graph: fx.Graph, step: Step, args: list[fx.Node]) -> list[fx.Node]:
+    """The FX nodes of one step, in order; the last one is the step's value."""
+    made: list[fx.Node] = []
+    for index, call in enumerate(step.parts):
+        last = index == len(step.parts) - 1
         name = step.ident if last else f"{step.ident}_{call.name}"
-        kind = "call_method" if call.method else "call_function"
-        kwargs = dict(call.kwargs)
-        if call.fold:
+        if isinstance(call, Module):
+            made.append(graph.create_node("call_module", step.name, tuple(args), {}, name=name))
+        elif call.fold:
+            kind = "call_method" if call.method else "call_function"
             value = args[0]
             for position, other in enumerate(args[1:], start=2):
                 node_name = name if position == len(args) else f"{name}_{position - 1}"
-                value = graph.create_node(kind, call.target, (value, other, *call.args), kwargs, name=node_name)
-        elif call.pack:
-            value = graph.create_node(kind, call.target, (list(args), *call.args), kwargs, name=name)
+                value = graph.create_node(kind, call.target, (value, other, *call.args), dict(call.kwargs),
+                                          name=node_name)
+                made.append(value)
         else:
-            value = graph.create_node(kind, call.target, (*args, *call.args), kwargs, name=name)
-        args = [value]
-    assert value is not None
-    return value
+            kind = "call_method" if call.method else "call_function"
+            inputs = (list(args),) if call.pack else tuple(args)
+            made.append(graph.create_node(kind, call.target, (*inputs, *call.args), dict(call.kwargs), name=name))
+        args = [made[-1]]
+    return made
 
 
-def build_graph_module(plan: Plan) -> fx.GraphModule:
-    """The GraphModule of a plan: call_module nodes for modules, call_function / call_method nodes for the rest."""
+@dataclass
+class Program:
+    """THE code generator's output: the FX graph of a plan, its root module and which FX nodes each step made.
+
+    ``build_graph_module`` wraps it into the GraphModule; ``source.emit_source`` prints the same FX nodes as Python,
+    so the generated forward and the emitted file's forward are one program, printed twice.
+    """
+
+    graph: fx.Graph
+    root: nn.Module
+    nodes: dict[str, list[fx.Node]]  # step name -> its FX nodes, in order (the last one is its value)
+
+
+def generate(plan: Plan) -> Program:
+    """The FX program of a plan: call_module nodes for modules, call_function / call_method nodes for the rest."""
     graph = fx.Graph()
     env = {plan.input_name: graph.placeholder(plan.input_name)}
     root = nn.Module()
+    nodes: dict[str, list[fx.Node]] = {}
     for step in plan.steps:
-        args = [env[source] for source in step.inputs]
-        if isinstance(step.lowered, nn.Module):
-            _install(root, step.name, step.lowered)
-            env[step.name] = graph.create_node("call_module", step.name, tuple(args), {}, name=step.ident)
-        else:
-            env[step.name] = _emit_calls(graph, step, args)
+        if step.module is not None:
+            _install(root, step.name, step.module)
+        nodes[step.name] = _emit_parts(graph, step, [env[source] for source in step.inputs])
+        env[step.name] = nodes[step.name][-1]
     graph.output(env[plan.output])
+    return Program(graph, root, nodes)
+
+
+def build_graph_module(plan: Plan) -> fx.GraphModule:
+    """The GraphModule of a plan (its generated program)."""
+    program = generate(plan)
     # an nn.Module root (not a dict): GraphModule then copies the submodules in graph order, so the state_dict keys
     # come in the order of the spec, as in the reference implementations (a dict root is sorted by depth)
-    return fx.GraphModule(root, graph, class_name=plan.class_name)
+    return fx.GraphModule(program.root, program.graph, class_name=plan.class_name)
 
 
 def build_model(graph: Graph, seed: int | None = None) -> fx.GraphModule:

@@ -1,15 +1,17 @@
 """The torch lowering registry: one function per op name, filled by ``@register_lowering`` in ``ops/*.py``.
 
-A lowering turns one graph node into one of
+A lowering returns a DESCRIPTION of what to build for one graph node, never a built module:
 
-* an ``nn.Module`` (ops with parameters or train/eval behaviour), installed at the node's hierarchical name, so its
-  parameters are ``<node name>.weight`` and so on;
+* a :class:`Module` (ops with parameters or train/eval behaviour): the class and constructor arguments of a module
+  installed at the node's hierarchical name, so its parameters are ``<node name>.weight`` and so on. The builder
+  constructs it and gives its tensors the initial values the op declares (archc/ops/*.py);
 * a :class:`Call` (parameter-free ops): a plain function call in the generated ``forward``;
-* a tuple of Calls, each fed by the previous one's result; the empty tuple ``()`` means "the input itself".
+* a tuple of Calls and at most one Module, each fed by the previous one's result (``permute``, a layer, ``permute``);
+  the empty tuple ``()`` means "the input itself".
 
-Lowerings never see torch.fx: the builder (``build.py``) and the source emitter (``source.py``) both read the same
-lowering results, so the GraphModule and the emitted file cannot drift apart. A duplicate registration fails at import;
-an unknown op fails with the list of the known ones (archc.registry.Registry).
+Lowerings never see torch.fx: the GraphModule (``build.py``) and the ``--emit-source`` file (``source.py``) are both
+written from these descriptions, the module constructors included, so the two cannot disagree. A duplicate
+registration fails at import; an unknown op fails with the list of the known ones (archc.registry.Registry).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from archc.ir.node import OpNode
 from archc.registry import Registry
+
+if TYPE_CHECKING:  # no torch import at run time: plugins register lowerings without loading it
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,25 @@ class Call:
         return self.target if isinstance(self.target, str) else self.target.__name__
 
 
-Lowered = nn.Module | Call | tuple[Call, ...]
+@dataclass(frozen=True)
+class Module:
+    """A module to build at the node's name: ``cls(*args, **kwargs)``.
+
+    ``cls`` is a ``torch.nn`` layer or any importable ``nn.Module`` subclass (a plugin's); emitted source imports its
+    module. Arguments equal to the constructor's defaults are left out of emitted source.
+    """
+
+    cls: type[nn.Module]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def name(self) -> str:
+        return self.cls.__name__
+
+
+Part = Module | Call
+Lowered = Module | Call | tuple[Part, ...]
 
 
 @dataclass(frozen=True)

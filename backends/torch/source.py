@@ -8,18 +8,21 @@ their node's name and are deleted after their last reader, so memory is freed as
 
 from __future__ import annotations
 
+import functools
+import inspect
 import keyword
 import operator
 import textwrap
 from typing import Any
 
 import torch
+import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from archc.backends.torch.build import OUTPUT, Plan, Step, make_plan
+from archc.backends.torch.build import OUTPUT, Plan, Program, Step, generate, make_plan
 from archc.backends.torch.init import init_statements
-from archc.backends.torch.registry import INFIX, Call
+from archc.backends.torch.registry import INFIX, Module
 from archc.ir.graph import Graph
 
 INDENT = "    "
@@ -45,12 +48,29 @@ def module_access(name: str) -> str:
 
 
 def _qualified(target: Any) -> str:
+    """How emitted code names a function or layer class: ``F.relu``, ``torch.cat``, ``nn.Conv2d``, or the full path
+    of one defined elsewhere (a plugin's; its module is imported at the top of the file)."""
     name = target.__name__
-    if getattr(F, name, None) is target:
-        return f"F.{name}"
-    if getattr(torch, name, None) is target:
-        return f"torch.{name}"
-    raise ValueError(f"emit_source cannot name the function {target!r}; lowerings call torch or torch.nn.functional")
+    for prefix, namespace in (("F", F), ("torch", torch), ("nn", nn)):
+        if getattr(namespace, name, None) is target:
+            return f"{prefix}.{name}"
+    module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", "")
+    if not module or "<" in qualname or module == "__main__":
+        raise ValueError(f"emit_source cannot name {target!r}: it is not importable (define it at module level)")
+    return f"{module}.{qualname}"
+
+
+def _foreign_modules(plan: Plan, program: Program) -> list[str]:
+    """Modules (other than torch's) that the emitted code names: plugins' layers and functions."""
+    targets = [step.description.cls for step in plan.steps if step.description is not None]
+    targets += [node.target for node in program.graph.nodes if node.op == "call_function"]
+    found: dict[str, None] = {}
+    for target in targets:
+        if target in INFIX or target is operator.getitem:
+            continue
+        if _qualified(target).split(".")[0] not in ("F", "torch", "nn"):
+            found[target.__module__] = None
+    return list(found)
 
 
 def _slice(part: Any) -> str:
@@ -64,88 +84,78 @@ def _literal(value: Any) -> str:
     return _quote(value) if isinstance(value, str) else repr(value)
 
 
-def render_call(call: Call, args: list[str]) -> str:
-    """The Python expression of one Call applied to argument expressions."""
-    if call.fold and call.target in INFIX:
-        return f" {INFIX[call.target]} ".join(args)
-    if call.target is operator.getitem:
-        (index,) = call.args
-        return f"{args[0]}[{', '.join(_slice(part) for part in index)}]"
-    extra = [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
-    if call.method:
-        groups = [[other] for other in args[1:]] if call.fold else [args[1:]]
-        text = args[0]
-        for group in groups:
-            text = f"{text}.{call.name}({', '.join([*group, *extra])})"
-        return text
-    name = _qualified(call.target)
-    if call.fold:
-        text = args[0]
-        for other in args[1:]:
-            text = f"{name}({text}, {other})"
-        return text
-    parts = [f"[{', '.join(args)}]"] if call.pack else list(args)
-    return f"{name}({', '.join(parts + extra)})"
+Text = tuple[str, str | None]  # an expression and, when it is an infix expression, its operator
 
 
-def _expression(step: Step, args: list[str]) -> str:
-    if isinstance(step.lowered, nn.Module):
-        return f"{module_access(step.name)}({', '.join(args)})"
-    text = ""
-    for index, call in enumerate(step.lowered):
-        if index:
-            previous = step.lowered[index - 1]
-            args = [f"({text})" if previous.fold and previous.target in INFIX else text]
-        text = render_call(call, args)
-    return text
+def _argument(value: Any, texts: dict[fx.Node, Text]) -> str:
+    if isinstance(value, fx.Node):
+        return texts[value][0]
+    if isinstance(value, (list, tuple)) and any(isinstance(item, fx.Node) for item in value):
+        return f"[{', '.join(_argument(item, texts) for item in value)}]"
+    return _literal(value)
 
 
-def _wrapped_pack(target: str, step: Step, args: list[str]) -> list[str]:
+def _operand(value: Any, texts: dict[fx.Node, Text], operator_: str | None = None) -> str:
+    """An expression used as an operand: parenthesised when it is an infix expression of another operator."""
+    text, infix = texts[value] if isinstance(value, fx.Node) else (_literal(value), None)
+    return text if infix is None or infix == operator_ else f"({text})"
+
+
+def render_node(node: fx.Node, texts: dict[fx.Node, Text]) -> Text:
+    """The Python expression of one FX node of the generated program, its arguments given as expressions."""
+    if node.op == "call_module":
+        return f"{module_access(str(node.target))}({', '.join(_argument(a, texts) for a in node.args)})", None
+    if node.op == "call_function" and node.target in INFIX:
+        symbol = INFIX[node.target]
+        left, right = node.args
+        return f"{_operand(left, texts, symbol)} {symbol} {_operand(right, texts)}", symbol
+    if node.op == "call_function" and node.target is operator.getitem:
+        base, index = node.args
+        return f"{_operand(base, texts)}[{', '.join(_slice(part) for part in index)}]", None
+    extra = [f"{key}={_literal(value)}" for key, value in node.kwargs.items()]
+    if node.op == "call_method":
+        receiver, *rest = node.args
+        arguments = [_argument(a, texts) for a in rest] + extra
+        return f"{_operand(receiver, texts)}.{node.target}({', '.join(arguments)})", None
+    arguments = [_argument(a, texts) for a in node.args] + extra
+    return f"{_qualified(node.target)}({', '.join(arguments)})", None
+
+
+def _expression(nodes: list[fx.Node], texts: dict[fx.Node, Text]) -> str:
+    """One step's FX nodes as one expression: the earlier ones nest into the later ones."""
+    for node in nodes:
+        texts[node] = render_node(node, texts)
+    return texts[nodes[-1]][0]
+
+
+def _wrapped_pack(target: str, node: fx.Node, texts: dict[fx.Node, Text]) -> list[str]:
     """A long ``torch.cat([...], dim=1)`` (a late DenseNet layer reads every earlier one) over several lines."""
-    (call,) = step.lowered  # type: ignore[misc]
-    extra = [_literal(arg) for arg in call.args] + [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
-    chunks = textwrap.wrap(", ".join(args) + ",", WIDTH - 4 * len(INDENT), break_long_words=False)
-    return [f"{target} = {_qualified(call.target)}([", *[INDENT + chunk for chunk in chunks],
+    first, *rest = node.args
+    extra = [_literal(arg) for arg in rest] + [f"{key}={_literal(value)}" for key, value in node.kwargs.items()]
+    chunks = textwrap.wrap(", ".join(texts[item][0] for item in first) + ",", WIDTH - 4 * len(INDENT),
+                           break_long_words=False)
+    return [f"{target} = {_qualified(node.target)}([", *[INDENT + chunk for chunk in chunks],
             f"], {', '.join(extra)})" if extra else "])"]
 
 
-def _int_or_pair(value: tuple[int, ...]) -> str:
-    return str(value[0]) if len(set(value)) == 1 else repr(tuple(value))
+@functools.cache
+def _defaults(cls: type[nn.Module]) -> dict[str, Any]:
+    return {name: parameter.default for name, parameter in inspect.signature(cls).parameters.items()
+            if parameter.default is not inspect.Parameter.empty}
 
 
-def _arguments(positional: list[Any], keywords: list[tuple[str, Any, Any]]) -> str:
-    """``positional`` then ``name=value`` for each (name, value, default) whose value is not the default."""
-    parts = [str(value) for value in positional]
-    parts += [f"{name}={value}" for name, value, default in keywords if value != default]
-    return ", ".join(parts)
+def _is_default(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and value == default  # True == 1, but bias=1 is no default
 
 
-def _constructor(module: nn.Module) -> str:
-    """The constructor call of a built-in layer, defaults left out, as one would write it by hand."""
-    if type(module) is nn.Conv2d:
-        return "nn.Conv2d(" + _arguments([module.in_channels, module.out_channels], [
-            ("kernel_size", _int_or_pair(module.kernel_size), None), ("stride", _int_or_pair(module.stride), "1"),
-            ("padding", _int_or_pair(module.padding), "0"), ("dilation", _int_or_pair(module.dilation), "1"),
-            ("groups", module.groups, 1), ("bias", module.bias is not None, True)]) + ")"
-    if type(module) is nn.Linear:
-        return "nn.Linear(" + _arguments([module.in_features, module.out_features],
-                                         [("bias", module.bias is not None, True)]) + ")"
-    if type(module) in (nn.BatchNorm1d, nn.BatchNorm2d):
-        return f"nn.{type(module).__name__}(" + _arguments([module.num_features], [
-            ("eps", module.eps, 1e-5), ("momentum", module.momentum, 0.1)]) + ")"
-    if type(module) in (nn.MaxPool2d, nn.AvgPool2d):
-        stride = module.stride if module.stride != module.kernel_size else None  # torch's default: the kernel
-        return f"nn.{type(module).__name__}(" + _arguments([], [
-            ("kernel_size", module.kernel_size, None), ("stride", stride, None), ("padding", module.padding, 0)]) + ")"
-    if type(module) is nn.GELU:
-        return "nn.GELU()" if module.approximate == "none" else f'nn.GELU(approximate="{module.approximate}")'
-    if type(module) is nn.Dropout:
-        return f"nn.Dropout(p={module.p})"
-    # other torch layers print as their own constructor call
-    text = repr(module)
-    if type(module).__module__.split(".")[:2] != ["torch", "nn"] or "\n" in text:
-        raise ValueError(f"emit_source writes torch.nn layers only, got {type(module).__qualname__}")
-    return f"nn.{text}"
+def constructor(description: Module) -> str:
+    """The constructor call of a described module, arguments equal to the constructor's defaults left out: exactly
+    what the GraphModule's builder calls (backends/torch/build.py:instantiate)."""
+    defaults = _defaults(description.cls)
+    parts = [_literal(value) for value in description.args]
+    parts += [f"{key}={_literal(value)}" for key, value in description.kwargs.items()
+              if not (key in defaults and _is_default(value, defaults[key]))]
+    return f"{_qualified(description.cls)}({', '.join(parts)})"
 
 
 def _tree(plan: Plan) -> dict[str, Any]:
@@ -158,7 +168,8 @@ def _tree(plan: Plan) -> dict[str, Any]:
             if not isinstance(owner, dict):
                 raise ValueError(f"emit_source: '{step.name}' sits inside the layer '{'.'.join(parents[:depth + 1])}'; "
                                  "only containers hold layers in the emitted file")
-        owner[leaf] = _constructor(step.lowered)  # type: ignore[arg-type]
+        assert step.description is not None
+        owner[leaf] = constructor(step.description)
     return tree
 
 
@@ -216,27 +227,36 @@ def _reset_method(plan: Plan) -> list[str]:
     return lines
 
 
-def _is_augmented_add(step: Step) -> bool:
-    return isinstance(step.lowered, tuple) and len(step.lowered) == 1 and step.lowered[0].method \
-        and step.lowered[0].target == "add_"
+def _is_augmented_add(nodes: list[fx.Node]) -> bool:
+    return len(nodes) == 1 and nodes[0].op == "call_method" and nodes[0].target == "add_" and len(nodes[0].args) == 2
 
 
-def _forward_method(plan: Plan) -> list[str]:
+def _is_pack(nodes: list[fx.Node]) -> bool:
+    return len(nodes) == 1 and nodes[0].op == "call_function" and isinstance(nodes[0].args[0], (list, tuple))
+
+
+def _forward_method(plan: Plan, program: Program) -> list[str]:
+    """The forward of the emitted file: the FX nodes of the generated program, one statement per step."""
     names = {plan.input_name: plan.input_ident}
+    texts: dict[fx.Node, Text] = {}
+    placeholder = next(iter(program.graph.nodes))
+    texts[placeholder] = (plan.input_ident, None)
     last_reader = {source: step.name for step in plan.steps for source in step.inputs}
     lines = [f"def forward(self, {plan.input_ident}: torch.Tensor) -> torch.Tensor:"]
     for index, step in enumerate(plan.steps):
+        nodes = program.nodes[step.name]
         args = [names[source] for source in step.inputs]
         following = plan.steps[index + 1].name if index + 1 < len(plan.steps) else None
         # a value read by the next line only flows through x, as in hand-written forwards
         names[step.name] = "x" if plan.readers[step.name] == [following] else step.ident
-        statement = f"{names[step.name]} = {_expression(step, args)}"
-        if _is_augmented_add(step) and len(args) == 2 and names[step.name] == args[0]:
+        statement = f"{names[step.name]} = {_expression(nodes, texts)}"
+        if _is_augmented_add(nodes) and names[step.name] == args[0]:
             statement = f"{args[0]} += {args[1]}"  # as torchvision writes its residual sum
-        if len(statement) > WIDTH - 2 * len(INDENT) and isinstance(step.lowered, tuple) and step.lowered[0].pack:
-            lines += [INDENT + line for line in _wrapped_pack(names[step.name], step, args)]
+        if len(statement) > WIDTH - 2 * len(INDENT) and _is_pack(nodes):
+            lines += [INDENT + line for line in _wrapped_pack(names[step.name], nodes[0], texts)]
         else:
             lines.append(INDENT + statement)
+        texts[nodes[-1]] = (names[step.name], None)  # later steps read the variable
         dead = [names[source] for source in dict.fromkeys(step.inputs)
                 if last_reader[source] == step.name and names[source] not in ("x", plan.input_ident)
                 and OUTPUT not in plan.readers[source]]
@@ -258,12 +278,14 @@ def emit_source(graph: Graph) -> str:
     input_shape = ", ".join(map(str, graph.nodes[graph.input_node]["shape"]))
     output_shape = ", ".join(map(str, graph.nodes[graph.output_node]["shape"]))
     reset = _reset_method(plan)
-    methods = [_init_method(plan, bool(reset)), reset, _forward_method(plan)]
+    program = generate(plan)
+    methods = [_init_method(plan, bool(reset)), reset, _forward_method(plan, program)]
     body = [f"class {plan.class_name}(nn.Module):",
             f'{INDENT}"""{graph.name_}: input [N, {input_shape}] -> output [N, {output_shape}]."""']
     for method in filter(None, methods):
         body += ["", *[INDENT + line for line in method]]
     uses_functional = any("F." in line for line in body)
+    foreign = "".join(f"import {module}\n" for module in _foreign_modules(plan, program))
     return f'''"""{graph.name_}: a standalone PyTorch module, generated by archc {__version__}.
 
 The submodules carry the spec's node names, so a state_dict of the archc model loads with strict=True:
@@ -276,7 +298,7 @@ from __future__ import annotations
 
 import torch
 {"import torch.nn.functional as F" + chr(10) if uses_functional else ""}from torch import nn
-
+{chr(10) + foreign if foreign else ""}
 
 {chr(10).join(body)}
 

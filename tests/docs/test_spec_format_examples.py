@@ -87,3 +87,19 @@ def test_the_op_table_lists_every_op_and_connection():
         assert f"`{name}`" in table, name
     for name in CONNECTIONS:
         assert f"### `{name}`" in text, name
+
+
+@pytest.mark.parametrize("name", ["regnet_y_400mf", "regnet_y_1_6gf", "regnet_x_3_2gf", "regnet_y_32gf"])
+def test_the_regnet_width_example_derives_torchvision_stages(name):
+    """The docs' RegNet example computes torchvision's stage widths and depths from w0, wa, wm (--set)."""
+    regnet = pytest.importorskip("torchvision.models.regnet")
+    table = {"regnet_y_400mf": (16, 48, 27.89, 2.09, 8), "regnet_y_1_6gf": (27, 48, 20.71, 2.65, 24),
+             "regnet_x_3_2gf": (25, 88, 26.31, 2.25, 48), "regnet_y_32gf": (20, 232, 115.89, 2.53, 232)}
+    depth, w0, wa, wm, group_width = table[name]
+    expected = regnet.BlockParams.from_init_params(depth=depth, w_0=w0, w_a=wa, w_m=wm, group_width=group_width)
+    body = next(body for _, body, _ in EXAMPLES if "name: regnet_widths" in body)
+    graph = archc.build_graph(body, depth=depth, w0=w0, wa=wa, wm=wm, group_width=group_width)
+    firsts = [data for node, data in graph.op_nodes() if node.endswith("-0.conv")]
+    assert [data["shape"][0] for data in firsts] == expected.widths
+    stages = [node.split(".")[1] for node, _ in graph.op_nodes()]
+    assert [stages.count(f"block{s + 1}") for s in range(len(firsts))] == expected.depths

@@ -265,7 +265,7 @@ def test_lookup_errors(expr: str, message: str, hint: str | None, column: int) -
     assert str(error) == message
 
 
-ONLY = "only len, min, max, sum, int, float, round, floor, ceil, abs, divisible can be called"
+ONLY = "only len, min, max, sum, int, float, round, floor, ceil, abs, divisible, log, exp, sqrt, range can be called"
 
 
 @pytest.mark.parametrize(
@@ -273,7 +273,7 @@ ONLY = "only len, min, max, sum, int, float, round, floor, ceil, abs, divisible 
     [
         ("lambda: 1", "lambda is not allowed in an expression", 0),
         ("1 + (lambda x: x)(2)", "calling 'lambda x: x' is not allowed in an expression", 4),
-        ("[x for x in xs]", "a list comprehension is not allowed in an expression", 0),
+        ("{x for x in xs}", "a set comprehension is not allowed in an expression", 0),
         ("{x for x in xs}", "a set comprehension is not allowed in an expression", 0),
         ("{x: 1 for x in xs}", "a dict comprehension is not allowed in an expression", 0),
         ("sum(x for x in xs)", "a generator expression is not allowed in an expression", 3),
@@ -813,3 +813,35 @@ EXPRESSIONS = st.recursive(ATOMS, _extend, max_leaves=12)
 def test_fuzz_well_formed_expressions(text: str) -> None:
     check_only_expr_error(evaluate, text)
     check_only_expr_error(substitute, f"pre ${{{text}}} post")
+
+
+# ---- log, exp, sqrt, range and list comprehensions (RegNet derives its widths with them) --------------------------
+def test_math_functions_and_range():
+    assert evaluate("round(log(8, 2))", {}) == 3 and evaluate("exp(0)", {}) == 1.0 and evaluate("sqrt(16)", {}) == 4
+    assert evaluate("range(3)", {}) == [0, 1, 2] and evaluate("range(4, 0, -2)", {}) == [4, 2]
+
+
+def test_list_comprehensions_bind_their_variables_only_inside():
+    env = {"xs": [1, 2, 3], "i": 10}
+    assert evaluate("[i * x for x in xs if x != 2]", env) == [10, 30]
+    assert evaluate("[[a, b] for a in range(2) for b in xs if b > a + 1]", env) == [[0, 2], [0, 3], [1, 3]]
+    assert evaluate("[i for i in range(2)] + [i]", env) == [0, 1, 10]  # the outer i is back after the loop
+
+
+@pytest.mark.parametrize(
+    ("expr", "message", "column"),
+    [
+        ("[x for x in 3]", "cannot loop over int", 12),
+        ("[p for (p, q) in xs]", "unpacking in a comprehension is not allowed in an expression", 7),
+        ("range(10**6)", "result would be too long (1000000 items, the limit is 100000)", 0),
+        ("[1 for a in range(1000) for b in range(1000)]", "result would be too long (100001 loop steps", 0),
+        ("log(0)", "log() needs a positive value", 0),
+        ("sqrt(-1)", "sqrt() of a negative number", 0),
+        ("exp(1000)", "exp(): numeric overflow", 0),
+        ("range(1.5)", "range() arguments must be integers, not float", 0),
+    ],
+)
+def test_comprehension_and_function_errors(expr, message, column):
+    with pytest.raises(ExprError) as caught:
+        evaluate(expr, {"xs": [[1, 2]]})
+    assert caught.value.message.startswith(message) and caught.value.column == column

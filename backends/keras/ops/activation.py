@@ -11,7 +11,8 @@ from archc.backends.keras.build import KerasBuilder
 from archc.backends.keras.registry import register_lowering
 from archc.ir.node import OpNode
 
-_ACTIVATIONS = {"silu": "silu", "sigmoid": "sigmoid", "tanh": "tanh"}
+_ACTIVATIONS = {"silu": "silu", "sigmoid": "sigmoid", "tanh": "tanh", "hardswish": "hard_swish",
+                "hardsigmoid": "hard_sigmoid"}
 
 
 @register_lowering("relu", "relu6")

@@ -1,4 +1,4 @@
-"""bn and dropout."""
+"""bn, layernorm, groupnorm and dropout (channels and features are the last axis in Keras)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,18 @@ def lower_bn(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
     return keras.layers.BatchNormalization(axis=-1, momentum=1 - attrs.momentum, epsilon=attrs.eps,
                                            gamma_initializer=keras.initializers.Constant(attrs.gamma_init),
                                            beta_initializer=keras.initializers.Constant(attrs.beta_init),
+                                           name=builder.layer_name(node.name))(inputs[0])
+
+
+@register_lowering("layernorm")
+def lower_layernorm(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    return keras.layers.LayerNormalization(axis=-1, epsilon=node.attrs.eps, name=builder.layer_name(node.name))(
+        inputs[0])
+
+
+@register_lowering("groupnorm")
+def lower_groupnorm(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    return keras.layers.GroupNormalization(node.attrs.groups, axis=-1, epsilon=node.attrs.eps,
                                            name=builder.layer_name(node.name))(inputs[0])
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archc.backends.torch.registry import Call, LoweringNode, register_lowering
+from archc.backends.torch.registry import Call, LoweringNode, Module, register_lowering
 
 
 def _maybe_inplace(node: LoweringNode, **kwargs: object) -> dict[str, object]:
@@ -40,9 +40,9 @@ def lower_silu(node: LoweringNode) -> Call:
 
 
 @register_lowering("gelu")
-def lower_gelu(node: LoweringNode) -> nn.Module:
+def lower_gelu(node: LoweringNode) -> Module:
     """nn.GELU (exact or tanh approximation)."""
-    return nn.GELU(approximate=node.attrs.approximate)
+    return Module(nn.GELU, kwargs={"approximate": node.attrs.approximate})
 
 
 @register_lowering("sigmoid")
@@ -61,3 +61,15 @@ def lower_tanh(node: LoweringNode) -> Call:
 def lower_softmax(node: LoweringNode) -> Call:
     """torch.softmax over the channel / feature axis."""
     return Call(torch.softmax, kwargs={"dim": 1})  # the channel / feature axis of NCHW / NF
+
+
+@register_lowering("hardswish")
+def lower_hardswish(node: LoweringNode) -> Call:
+    """F.hardswish, in place where safe."""
+    return Call(F.hardswish, kwargs=_maybe_inplace(node))
+
+
+@register_lowering("hardsigmoid")
+def lower_hardsigmoid(node: LoweringNode) -> Call:
+    """F.hardsigmoid, in place where safe."""
+    return Call(F.hardsigmoid, kwargs=_maybe_inplace(node))

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archc.backends.torch.registry import Call, LoweringNode, register_lowering
+from archc.backends.torch.registry import Call, LoweringNode, Module, register_lowering
 
 
 def _pool_kwargs(node: LoweringNode) -> dict[str, object]:
@@ -17,19 +17,23 @@ def _pool_kwargs(node: LoweringNode) -> dict[str, object]:
         kwargs["stride"] = attrs.stride
     if attrs.padding != 0:
         kwargs["padding"] = attrs.padding
+    if attrs.ceil_mode:
+        kwargs["ceil_mode"] = True
+    if not getattr(attrs, "count_include_pad", True):
+        kwargs["count_include_pad"] = False
     return kwargs
 
 
 @register_lowering("maxpool")
-def lower_maxpool(node: LoweringNode) -> nn.Module:
+def lower_maxpool(node: LoweringNode) -> Module:
     """nn.MaxPool2d."""
-    return nn.MaxPool2d(**_pool_kwargs(node))
+    return Module(nn.MaxPool2d, kwargs=_pool_kwargs(node))
 
 
 @register_lowering("avgpool")
-def lower_avgpool(node: LoweringNode) -> nn.Module:
-    """nn.AvgPool2d (padding counts as zeros, torch's default)."""
-    return nn.AvgPool2d(**_pool_kwargs(node))  # count_include_pad=True, the spec's convention
+def lower_avgpool(node: LoweringNode) -> Module:
+    """nn.AvgPool2d (padding counts as zeros unless count_include_pad is false, as in torch)."""
+    return Module(nn.AvgPool2d, kwargs=_pool_kwargs(node))
 
 
 @register_lowering("global_avgpool")
@@ -47,3 +51,20 @@ def lower_global_maxpool(node: LoweringNode) -> Call:
     if node.attrs.keepdims:
         return Call(F.adaptive_max_pool2d, args=(1,))
     return Call(torch.amax, kwargs={"dim": (2, 3)})
+
+
+@register_lowering("adaptive_avgpool")
+def lower_adaptive_avgpool(node: LoweringNode) -> Module:
+    """nn.AdaptiveAvgPool2d (torchvision VGG's and AlexNet's ``avgpool``)."""
+    return Module(nn.AdaptiveAvgPool2d, (_size(node),))
+
+
+@register_lowering("adaptive_maxpool")
+def lower_adaptive_maxpool(node: LoweringNode) -> Module:
+    """nn.AdaptiveMaxPool2d."""
+    return Module(nn.AdaptiveMaxPool2d, (_size(node),))
+
+
+def _size(node: LoweringNode) -> int | tuple[int, int]:
+    height, width = node.shape[1:]
+    return height if height == width else (height, width)

@@ -55,3 +55,29 @@ CASES: dict[str, dict[str, Any]] = {
 }
 # the global_pools case reads the first conv by its automatic name
 CASES["global_pools"]["network"][0] = {"name": "c2", **conv(6)}
+
+# the ops of the modern residual families (issue 13)
+CASES.update({
+    "hard_activations": spec([conv(6), "hardswish", conv(6), "hardsigmoid"]),
+    "drop_path": spec([conv(6), {"drop_path": {"rate": 0.2}}, {"global_avgpool": {"keepdims": False}},
+                       {"drop_path": {"rate": 0.5}}, {"drop_path": {"rate": 0.0}}]),
+    "split_and_shuffle": spec([conv(8, kernel=1), {"split": {"chunks": 2}}, {"name": "b", **conv(4)},
+                               {"name": "cat", "concat": {}, "from": ["split.0", "b"]},
+                               {"channel_shuffle": {"groups": 2}}, {"name": "s", "split": {"chunks": 4}},
+                               {"concat": {}, "from": ["s.3", "s.1"]}, {"global_avgpool": {"keepdims": False}},
+                               {"split": {}}]),
+    "channel_mean_max": spec([{"name": "x", **conv(6)}, {"name": "avg", "channel_mean": {}},
+                              {"name": "max", "channel_max": {}, "from": "x"},
+                              {"concat": {}, "from": ["avg", "max"]}, conv(1, kernel=7),
+                              {"name": "gate", "sigmoid": {}}, {"mul": {}, "from": ["x", "gate"]}]),
+    "adaptive_pools_uneven": spec([{"name": "c", **conv(4)}, {"name": "a", "adaptive_avgpool": {"size": 4}},
+                                   {"name": "m", "adaptive_maxpool": {"size": [2, 3]}, "from": "c"},
+                                   {"name": "up", "adaptive_avgpool": {"size": [7, 7]}, "from": "m"}]),
+    "adaptive_pools": spec([{"name": "c", **conv(4)}, {"name": "a", "adaptive_avgpool": {"size": [3, 4]}},
+                            {"name": "m", "adaptive_maxpool": {"size": [1, 2]}, "from": "c"}], [3, 9, 8]),
+    "pool_ceil_mode": spec([conv(4), {"maxpool": {"kernel": 3, "stride": 2, "ceil_mode": True}},
+                            {"avgpool": {"kernel": 2, "stride": 2, "ceil_mode": True, "count_include_pad": False}},
+                            {"avgpool": {"kernel": 3, "stride": 1, "padding": 1, "count_include_pad": False}}],
+                           [3, 11, 9]),
+    "se_hard_gate": spec([conv(16), {"se": {"squeeze": 4, "activation": "hardswish", "gate": "hardsigmoid"}}]),
+})
