@@ -70,7 +70,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from archc.sweep.errors import SweepError
     from archc.sweep.study import SweepConfig, open_study, prepare_sweep, run_trials
     from archc.train.config import option_names
-    from archc.train.errors import TrainError
+    from archc.train.errors import TrainError, TrainingInterrupted
 
     console = Console(soft_wrap=True)
     train = {name: getattr(args, name) for name in option_names()
@@ -91,8 +91,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                       highlight=False)
         try:
             run_trials(sweep, study, console)
-        finally:
+        except (KeyboardInterrupt, TrainingInterrupted):
             _report(sweep, study, console)
+            console.print("sweep interrupted: run the same command again to go on; the interrupted trial resumes "
+                          "from its last checkpoint", highlight=False)
+            return 130
+        _report(sweep, study, console)
     except SpecError:
         raise  # located diagnostics, printed by the CLI
     except (SweepError, TrainError, ValueError) as exc:

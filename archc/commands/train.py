@@ -79,7 +79,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                        help="clip the global gradient norm to NORM before each step (default: no clipping)")
     group.add_argument("--ema", type=float, nargs="?", const=0.9998, metavar="DECAY",
                        help="also keep an exponential moving average of the weights (default decay 0.9998, as "
-                            "timm), evaluated each epoch and checkpointed beside them (torch)")
+                            "timm), evaluated each epoch and checkpointed beside them")
 
     group = p.add_argument_group("initialization")
     group.add_argument("--init-from", metavar="FILE",

@@ -14,6 +14,7 @@ class Dense(Connection):
     """``repeat`` layers named by ``name`` (an expression of the loop variable ``as``; default the index)."""
 
     summary = "layer l sees concat(x0 ... x(l-1)); output concat(x0 ... xL)"
+    roles = frozenset({"concat"})
     lazy_fields = frozenset({"body", "name"})
     repeat: int = Field(ge=1, le=10_000)
     as_: str | None = Field(None, alias="as")

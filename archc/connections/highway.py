@@ -26,6 +26,7 @@ class Highway(Connection):
     carried input is projected (``proj``: linear or 1x1 conv without bias)."""
 
     summary = "y = H(x)·T(x) + x·(1 − T(x)), T = sigmoid(W_T x + b_T)"
+    roles = frozenset({"proj", "gate", "sigmoid", "sub", "mul", "add"})
     body: list[Any] = Field(min_length=1)
     gate: Gate = Gate()
 

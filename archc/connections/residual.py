@@ -21,25 +21,30 @@ class Projection(BaseModel):
 
 @register_connection("residual")
 class Residual(Connection):
-    """``shortcut``: ``identity`` (shapes must agree), ``zero_pad`` (He et al.'s parameter-free option A: strided
-    subsample and zero channels) or a projection ``{name, body, use}``; ``after``: items applied to the sum."""
+    """``shortcut``: ``identity`` (shapes must agree), ``when_shapes_agree`` (an identity shortcut where the body
+    keeps the shape, none at all where it changes it: MobileNet's and EfficientNet's ``use_res_connect``),
+    ``zero_pad`` (He et al.'s parameter-free option A: strided subsample and zero channels) or a projection ``{name,
+    body, use}``; ``after``: items applied to the sum (or to the body, where there is no shortcut)."""
 
     summary = "y = after(body(x) + shortcut(x))"
+    roles = frozenset({"add", "shortcut"})
     body: list[Any] = Field(min_length=1)
-    shortcut: Literal["identity", "zero_pad"] | Projection = "identity"
+    shortcut: Literal["identity", "when_shapes_agree", "zero_pad"] | Projection = "identity"
     after: list[Any] | str | None = None
 
     def expand(self, ctx: Context, x: Tensor) -> Tensor:
         body = ctx.expand(ctx.args["body"], x)
-        shortcut = self.shortcut_for(ctx, x, body)
-        y = ctx.add("add", {}, [body, shortcut])
+        if self.shortcut == "when_shapes_agree" and (x.shape is None or body.shape is None or x.shape != body.shape):
+            y = body  # no shortcut, no add: the block is its body
+        else:
+            y = ctx.add("add", {}, [body, self.shortcut_for(ctx, x, body)])
         if self.after is not None:
             y = ctx.expand(ctx.args["after"], y, at="after")
         return y
 
     def shortcut_for(self, ctx: Context, x: Tensor, body: Tensor) -> Tensor:
         unknown = x.shape is None or body.shape is None
-        if self.shortcut == "identity":
+        if self.shortcut in ("identity", "when_shapes_agree"):
             if not unknown and x.shape != body.shape:
                 raise ctx.error(f"cannot add {list(body.shape)} to {list(x.shape)}: the shortcut is identity but the "
                                 "body changes the shape",

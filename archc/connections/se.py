@@ -25,6 +25,7 @@ def reduced_channels(channels: int, reduction: float, divisor: int, rounding: st
 @register_connection("se")
 class SqueezeExcitation(Connection):
     summary = "y = x · gate(fc2(act(fc1(gap(x)))))"
+    roles = frozenset({"global_avgpool", "fc1", "act", "fc2", "gate", "mul"})
     reduction: float = Field(16, gt=0)
     divisor: PositiveInt = 8
     rounding: Literal["divisible", "floor"] = "divisible"
@@ -51,7 +52,7 @@ class SqueezeExcitation(Connection):
             reduced_channels(channels, self.reduction, self.divisor, self.rounding)
         pooled = ctx.add("global_avgpool", {}, [x])
         squeezed = ctx.add("conv", {"out": hidden, "kernel": 1, "bias": True}, [pooled], "fc1")
-        act = ctx.add(self.activation, {}, [squeezed])
+        act = ctx.add(self.activation, {}, [squeezed], role="act")
         excited = ctx.add("conv", {"out": channels, "kernel": 1, "bias": True}, [act], "fc2")
-        gate = ctx.add(self.gate, {}, [excited])
+        gate = ctx.add(self.gate, {}, [excited], role="gate")
         return ctx.add("mul", {}, [x, gate])

@@ -14,6 +14,7 @@ from archc.spec.context import Connection, Context, Tensor, register_connection
 @register_connection("split")
 class Split(Connection):
     summary = "x cut into `chunks` equal channel parts <name>.0, <name>.1, ... (the last one flows on)"
+    roles = frozenset()  # its parts are named by number
     chunks: int = Field(2, ge=2)
 
     def expand(self, ctx: Context, x: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from archc.errors import Position
 from archc.registry import Registry
@@ -61,6 +61,11 @@ class Connection(BaseModel):
     kind: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     lazy_fields: ClassVar[frozenset[str]] = frozenset({"body", "after"})
+    #: names for the nodes the connection itself adds, by role (``{add: conv2_block1_add}``); a role is the name the
+    #: connection gives the node (``fc1``), else its op (``add``, ``mul``, ``global_avgpool``)
+    names: dict[str, str] = Field(default_factory=dict)
+    #: the roles ``names:`` may rename (None: any, unchecked)
+    roles: ClassVar[frozenset[str] | None] = None
 
     def expand(self, ctx: Context, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -92,12 +97,18 @@ class Context:
     open namespaces and raise located errors. ``args`` are the connection's arguments as written (with their source
     positions); ``at`` arguments are places inside them (``"body"``, ``"shortcut.body"``) that errors point to."""
 
-    def __init__(self, interpreter: Any, scope: Scope, args: Any, kind: str, name: str):
+    def __init__(self, interpreter: Any, scope: Scope, args: Any, kind: str, name: str,
+                 renames: dict[str, str] | None = None, used: set[str] | None = None):
         self._interpreter = interpreter
         self._scope = scope
         self.args = args
         self.kind = kind
         self.name = name  # the connection's own name: the namespace it was given, or an automatic one
+        self._renames = renames or {}  # the spec's names: for the nodes this connection adds, by role
+        self.used_names: set[str] = set() if used is None else used  # the roles that took one (shared by copies)
+
+    def _copy(self, scope: Scope) -> Context:
+        return Context(self._interpreter, scope, self.args, self.kind, self.name, self._renames, self.used_names)
 
     @property
     def position(self) -> Position | None:
@@ -125,8 +136,13 @@ class Context:
         return f"{self.path}.{at}" if at else self.path
 
     def add(self, op: str, args: dict[str, Any] | None, inputs: list[Tensor], name: str | None = None,
-            at: str | None = None) -> Tensor:
-        """Add one primitive op fed by ``inputs``; ``name`` None lets archc name it after the op."""
+            at: str | None = None, role: str | None = None) -> Tensor:
+        """Add one primitive op fed by ``inputs``; ``name`` None lets archc name it after the op. The spec's
+        ``names: {role: name}`` renames it; its role is ``role``, else ``name``, else ``op``."""
+        role = role or name or op
+        if role in self._renames:
+            name = self._renames[role]
+            self.used_names.add(role)
         return self._interpreter.add_node(op, args or {}, list(inputs), self._scope, name, self.where(at),
                                           self._path(at), connection={"kind": self.kind, "name": self.name})
 
@@ -141,15 +157,13 @@ class Context:
 
     def bind(self, **variables: Any) -> Context:
         """A context whose expressions also see ``variables`` (a loop variable, say)."""
-        scope = self._scope._replace(env=self._scope.env.new_child(variables))
-        return Context(self._interpreter, scope, self.args, self.kind, self.name)
+        return self._copy(self._scope._replace(env=self._scope.env.new_child(variables)))
 
     def within(self, name: str) -> Context:
         """A context whose nodes are named inside the namespace ``name`` (``denselayer1``)."""
         from archc.spec.names import qualify
 
-        scope = self._scope._replace(ns=qualify(self.namespace, name))
-        return Context(self._interpreter, scope, self.args, self.kind, self.name)
+        return self._copy(self._scope._replace(ns=qualify(self.namespace, name)))
 
     def publish(self, x: Tensor) -> None:
         """Make this context's namespace name ``x`` for later ``from:`` references."""

@@ -25,6 +25,8 @@ from archc.spec.nodes import NodeCache
 from archc.spec.validation import diagnostics_from_validation, join_path
 
 RESERVED_KEYS = ("name", "when", "from", "repeat", "as", "body")
+#: ``name: "#"``: the next index in the namespace (torch Sequential numbering where an optional layer is absent)
+NEXT_INDEX = "#"
 
 
 class Abort(Exception):
@@ -217,6 +219,8 @@ class Interpreter:
             return None
         name = self.evaluate(item["name"], scope, position_of(item, "name"), join_path(path, "name"))
         name = str(name) if name is not None else None
+        if name == NEXT_INDEX:
+            return self.names.next_index(scope.ns)
         is_op = len(kinds) == 1 and kinds[0] in self.ops
         if name == "" and not is_op:
             return None  # name: "" on a body, block or connection adds no level, as on a repeat
@@ -348,6 +352,8 @@ class Interpreter:
             return str(iteration)
         name_pos, name_path = position_of(item, "name"), join_path(path, "name")
         label = str(self.evaluate(item["name"], scope, name_pos, name_path))
+        if label == NEXT_INDEX:
+            label = self.names.next_index(scope.ns)
         if label and not NAME_RE.match(label):
             raise ItemError(f"invalid name {label!r}", name_pos, name_path)
         if label and label in labels:
@@ -372,11 +378,25 @@ class Interpreter:
             self.sink.diagnostics.extend(diagnostics_from_validation(exc, args, conn_path, cls, position))
             return Tensor(x.node, None)
         inner = Scope(ns, scope.env, conn_path, scope.depth + 1, scope.templates, position)
-        context = Context(self, inner, args, kind, self.names.connection_name(scope.ns, kind, name))
+        self._check_renames(cls, connection.names, args, conn_path, position)
+        context = Context(self, inner, args, kind, self.names.connection_name(scope.ns, kind, name),
+                          connection.names)
         y = connection.expand(context, x)
         if name is not None:
             self.names.publish(ns, y, position)
         return y
+
+    @staticmethod
+    def _check_renames(cls: type, renames: dict[str, str], args: Any, path: str, position: Position | None) -> None:
+        """``names:`` renames roles the connection has (cls.roles; None: any), to valid names."""
+        where = position_of(args, "names") or position
+        for role, new in renames.items():
+            if cls.roles is not None and role not in cls.roles:
+                raise ItemError(f"{cls.kind} adds no '{role}' node", where, join_path(path, "names"),
+                                did_you_mean(role, sorted(cls.roles)) or f"its nodes: {', '.join(sorted(cls.roles))}")
+            if not NAME_RE.match(new):
+                raise ItemError(f"invalid name {new!r} for the {role} node", where, join_path(path, f"names.{role}"),
+                                "names are letters, digits, _ and -, separated by dots")
 
     # ---- templates ---------------------------------------------------------------------------------------------
     def expand_template(self, kind: str, args: Any, x: Tensor, scope: Scope, path: str,

@@ -67,6 +67,7 @@ class Names:
         self.defined_at: dict[str, Position | None] = {}
         self._counts: dict[str, int] = {}
         self._connections: set[str] = set()
+        self._indices: dict[str, int] = {}  # namespace -> its largest numeric child name so far (for name: "#")
         self._unresolved: list[tuple[Diagnostic, str, str]] = []  # (diagnostic, reference, namespace)
 
     # ---- naming ----------------------------------------------------------------------------------------------
@@ -83,8 +84,28 @@ class Names:
                 self._counts[full] = count
                 return candidate
 
+    def next_index(self, ns: str) -> str:
+        """``name: "#"``: one more than the largest number naming a node or namespace directly in ``ns`` so far (0
+        for the first), as the index of a torch Sequential where optional layers may be absent. It is taken at once,
+        so two ``#`` in a row never agree even when the first names nothing."""
+        index = self._indices.get(ns, -1) + 1
+        self._indices[ns] = index
+        return str(index)
+
+    def _record_indices(self, full: str) -> None:
+        parts = full.split(".")
+        for depth in range(len(parts)):
+            if parts[depth].isdigit():
+                ns = ".".join(parts[:depth])
+                self._indices[ns] = max(self._indices.get(ns, -1), int(parts[depth]))
+
     def claim(self, ns: str, name: str | None, op: str, position: Position | None, path: str) -> str:
         """The full name of a new node; a name used twice is an error."""
+        full = self._claim(ns, name, op, position, path)
+        self._record_indices(full)
+        return full
+
+    def _claim(self, ns: str, name: str | None, op: str, position: Position | None, path: str) -> str:
         if name is None:
             return self.unique(ns, op)
         full = qualify(ns, name)

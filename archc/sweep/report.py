@@ -91,8 +91,13 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, cost: str, limit: int | N
     if limit:
         axes.axvline(limit, color="0.3", ls="--", lw=1, label=f"budget ({pruned} over it, not trained)")
     values = [r[key] for r in trained]
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
     if max(values) > 8 * min(values):
         axes.set_xscale("log")
+        axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.xaxis.set_major_formatter(EngFormatter(sep=""))  # 500k, 1M, 2M rather than 5x10^5
     axes.set_xlabel("MACs per image" if cost == "macs" else "parameters")
     axes.set_ylabel("test accuracy (last epoch)")
     axes.set_title(title, fontsize=10)

@@ -18,7 +18,6 @@ import os
 import shlex
 import socket
 import subprocess
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from archc.sweep.budget import Budget, Costs, check_feasible, human
 from archc.sweep.errors import SweepError
 from archc.sweep.space import Space, load_space
 from archc.train.config import RESUMABLE_CHANGES, TrainConfig
-from archc.train.errors import TrainError
+from archc.train.errors import TrainError, TrainingInterrupted
 
 #: --objective -> (Optuna directions, the cost that goes with accuracy; None: accuracy alone)
 OBJECTIVES: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -136,8 +135,6 @@ def _check_options(cfg: SweepConfig) -> None:
         raise SweepError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {cfg.sampler!r}")
     if cfg.max_pruned <= 0:
         raise SweepError(f"--max-pruned must be positive, got {cfg.max_pruned}")
-    if "resume" in cfg.train:
-        raise SweepError("archc sweep continues a sweep when run again; --resume is for `archc train`")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise SweepError("run archc sweep as one process (not under torchrun); --launcher \"torchrun ...\" makes each "
                          "trial a DDP job")
@@ -165,6 +162,10 @@ def _fit_classes(cfg: SweepConfig, spec: Any, overrides: list[str], space: Space
         notes.append(f"num_classes={dataset.num_classes} for {dataset.name} (the spec says "
                      f"{spec.params['num_classes']})")
         spec = archc.parse(cfg.spec, overrides)
+        info = spec_info(spec)
+    if info.num_outputs < dataset.num_classes and not swept:
+        raise SweepError(f"spec '{spec.name}' has {info.num_outputs} outputs but {dataset.name} has "
+                         f"{dataset.num_classes} classes (set --set num_classes={dataset.num_classes})")
     return spec, overrides
 
 
@@ -329,7 +330,7 @@ def run_trials(sweep: Sweep, study: Any, console: Any) -> None:
     import optuna
 
     objective = _Objective(sweep, study, console)
-    misses = 0  # trials in a row that trained nothing: over budget, not compiling, failing
+    misses = failures = 0  # trials in a row that trained nothing (over budget, not compiling, failing); that failed
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -338,17 +339,23 @@ def run_trials(sweep: Sweep, study: Any, console: Any) -> None:
         counted = sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                             optuna.trial.TrialState.RUNNING) for s in states)
         if counted >= sweep.cfg.trials:
+            running = states.count(optuna.trial.TrialState.RUNNING)
+            if running:
+                console.print(f"{running} trial(s) still running: on other workers, or left by a sweep that was "
+                              f"killed (those are failed and queued again after {GRACE_S} s without a heartbeat, "
+                              f"by the next run of the sweep)", highlight=False)
             return
         if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
             console.print("every candidate of the grid has been tried", highlight=False)
             return
-        if misses >= sweep.cfg.max_pruned and not sweep.feasible_known:
-            raise SweepError(f"{misses} trials in a row trained nothing (the last: {objective.last_problem}); no "
-                             f"candidate seems to meet the budget of {sweep.budget.text()}; raise it or change "
-                             f"the space (or raise --max-pruned)")
-        objective.trained = False
+        if failures >= sweep.cfg.max_pruned or (misses >= sweep.cfg.max_pruned and not sweep.feasible_known):
+            raise SweepError(f"{max(misses, failures)} trials in a row trained nothing (the last: "
+                             f"{objective.last_problem}); raise the budget of {sweep.budget.text()}, change the "
+                             f"space, or raise --max-pruned")
+        objective.outcome, objective.last_problem = "failed", "failed"
         study.optimize(objective, n_trials=1, catch=(SpecError, TrainError))
-        misses = 0 if objective.trained or objective.duplicate else misses + 1
+        misses = 0 if objective.outcome in ("trained", "repeat") else misses + 1
+        failures = failures + 1 if objective.outcome == "failed" else 0
 
 
 class _Objective:
@@ -356,13 +363,13 @@ class _Objective:
 
     def __init__(self, sweep: Sweep, study: Any, console: Any):
         self.sweep, self.study, self.console = sweep, study, console
-        self.trained = self.duplicate = False
+        self.outcome = ""  # trained, repeat (of an earlier trial), pruned or failed
         self.last_problem = ""
 
     def __call__(self, trial: Any) -> Any:
         import optuna
 
-        self.duplicate = False
+        self.outcome = "failed"  # until it is known to be otherwise
         spec_values, train_values = self.sweep.space.suggest(trial)
         shown = " ".join(f"{k}={v}" for k, v in {**spec_values, **train_values}.items())
         earlier = self._same_candidate(trial)
@@ -380,17 +387,21 @@ class _Objective:
         if over:
             trial.set_user_attr("over_budget", over)
             self._say(trial, f"{shown}: {over}: over budget, pruned (not trained)")
-            self.last_problem = f"{shown}: {over}"
+            self.last_problem, self.outcome = f"{shown}: {over}", "pruned"
             raise optuna.TrialPruned(over)
         resume = self._interrupted_run(trial)
         self._say(trial, f"{shown}: {human(costs['macs'])} MACs, {human(costs['params'])} params: "
                          + (f"resuming {resume}" if resume else "training"))
         try:
             history, run_dir = self._train(trial.number, spec_values, train_values, resume)
-        except KeyboardInterrupt:
+        except TrainError as exc:
+            self._say(trial, f"{shown}: training failed: {exc}")
+            self.last_problem = f"{shown}: {exc}"
+            raise
+        except (KeyboardInterrupt, TrainingInterrupted):
             trial.set_user_attr("interrupted", True)  # the next run of the sweep resumes it (requeue_interrupted)
             raise
-        self.trained = True
+        self.outcome = "trained"
         return self._record(trial, history, run_dir, costs, shown)
 
     def _same_candidate(self, trial: Any) -> Any:
@@ -407,12 +418,13 @@ class _Objective:
         """The earlier trial's result, without training the same candidate twice."""
         import optuna
 
-        self.duplicate = True
+        self.outcome = "repeat"
         trial.set_user_attr("same_as", earlier.number)
         for key in ("macs", "params"):
             if key in earlier.user_attrs:
                 trial.set_user_attr(key, earlier.user_attrs[key])
         if earlier.state != optuna.trial.TrialState.COMPLETE:
+            self.outcome = "pruned"
             self._say(trial, f"{shown}: the candidate of trial {earlier.number}, which is running: pruned")
             raise optuna.TrialPruned(f"same as running trial {earlier.number}")
         self._say(trial, f"{shown}: the candidate of trial {earlier.number}: its result, not trained again")
@@ -485,13 +497,16 @@ def _train_subprocess(cfg: TrainConfig, launcher: str, number: int, resume: Path
     else:
         arguments = ["--resume", str(resume), *train_flags(TrainConfig().replace(**machine))]
     command = [*shlex.split(launcher), "-m", "archc", "train", *arguments]
-    code = subprocess.run(command, check=False).returncode
+    job = subprocess.Popen(command)
+    try:
+        code = job.wait()
+    except KeyboardInterrupt:
+        job.wait()  # Ctrl-C reached the job too: it checkpoints and stops (a second Ctrl-C leaves it at once)
+        raise
+    if code == 130:
+        raise TrainingInterrupted(f"trial {number}: the job was interrupted", resume)
     runs = [resume] if resume else sorted(Path(cfg.out).glob(f"trial-{number:04d}-*"), key=lambda p: p.stat().st_mtime)
     if code != 0 or not runs:
         raise TrainError(f"trial {number}: `{shlex.join(command)}` exited with status {code}")
     return read_metrics(runs[-1] / "metrics.jsonl"), runs[-1]
 
-
-def python_launcher() -> str:
-    """The launcher that runs a trial in a plain process of this Python (for tests and debugging)."""
-    return shlex.quote(sys.executable)

@@ -109,8 +109,6 @@ class TrainConfig:
             raise TrainError(f"--grad-clip must be a positive gradient norm, got {self.grad_clip}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise TrainError(f"--ema DECAY must be in (0, 1), got {self.ema} (timm's default: 0.9998)")
-        if self.ema is not None and self.backend == "keras":
-            raise TrainError("--ema is implemented by the torch loop; drop it or train with --backend torch")
         if self.memory_efficient and self.backend != "torch":
             raise TrainError("--memory-efficient is for the torch backend (its dense blocks recompute in backward)")
         if self.warmup_epochs >= self.epochs:

@@ -33,13 +33,12 @@ def eval_data(trained: Trained, data: str | None = None, data_dir: str | None = 
               test_subset: int | None = None) -> EvalData:
     """The run's test split (or ``data``'s), normalized with the run's training statistics."""
     cfg = TrainConfig.from_dict(trained.run.config["train"])
-    own = data is None
+    own = data is None and test_subset in (None, cfg.test_subset)  # the very images metrics.jsonl was measured on
     input_shape = tuple(trained.graph.nodes[trained.graph.input_node]["shape"])
     num_outputs = int(trained.graph.nodes[trained.graph.output_node]["shape"][0])
-    dataset = load_dataset(cfg.data if own else data, input_shape, num_outputs,
-                           (data_dir or cfg.data_dir) if own else data_dir, subset=1,
-                           test_subset=test_subset if test_subset is not None else (cfg.test_subset if own else None),
-                           seed=cfg.seed)
+    dataset = load_dataset(data or cfg.data, input_shape, num_outputs, data_dir or (cfg.data_dir if data is None else
+                           None), subset=1, test_subset=test_subset if test_subset is not None else
+                           (cfg.test_subset if data is None else None), seed=cfg.seed)
     if dataset.num_classes > num_outputs:
         raise TrainError(f"{dataset.name} has {dataset.num_classes} classes; the run's model has {num_outputs} "
                          "outputs")

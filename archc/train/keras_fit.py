@@ -115,6 +115,8 @@ def make_optimizer(cfg: Any, model: Any) -> Any:
     parameters are excluded as in the torch loop."""
     keras, _ = _imports()
     clip = {"global_clipnorm": cfg.grad_clip} if cfg.grad_clip else {}
+    if cfg.ema:  # Keras' own EMA of the trainable variables, kept in the optimizer (saved with the checkpoint)
+        clip.update(use_ema=True, ema_momentum=cfg.ema)
     if cfg.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(cfg.base_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                          weight_decay=cfg.weight_decay or None, **clip)
@@ -179,6 +181,25 @@ def load_checkpoint(model: Any, path: Path, spec: Any) -> dict[str, Any]:
     return state
 
 
+def evaluate_ema(model: Any, validation: Any) -> tuple[float, float]:
+    """Loss and accuracy with the optimizer's EMA weights: keras.callbacks.SwapEMAWeights swaps them in for the
+    evaluation and back after it."""
+    keras, _ = _imports()
+    logs = model.evaluate(validation, callbacks=[keras.callbacks.SwapEMAWeights()], verbose=0, return_dict=True)
+    return float(logs["loss"]), float(logs["accuracy"])
+
+
+def ema_state(prepared: Any, path: Path) -> dict[str, Any]:
+    """The EMA weights of a Keras checkpoint in torch layout (BatchNorm statistics are the raw ones: Keras averages
+    trainable variables only)."""
+    from archc.transfer import read_state as read_tensors
+
+    model = build_and_compile(prepared)
+    model.load_weights(path)  # weights and optimizer variables, the averages among them
+    model.optimizer.finalize_variable_values(model.trainable_variables)
+    return read_tensors(model)
+
+
 # -------------------------------------------------------------------------------------------------- callbacks
 
 
@@ -197,6 +218,7 @@ class _Loop:
         self.step = 0
         self.stop_requested = False
         self.board: Any = None  # the tf.summary writer of archc's TensorBoard scalars
+        self.validation: Any = None  # the held-out tf.data pipeline (evaluated again with the EMA weights)
         self.epoch_began = self.test_began = self.last_shown = 0.0
         self.shown_batch = 0
 
@@ -246,6 +268,8 @@ def make_callbacks(loop: _Loop) -> list[Any]:
                    "lr": loop.schedule.lr(max(loop.step - 1, 0)),
                    "images_per_s": loop.steps * cfg.batch_size / max(seconds, 1e-9), "epoch_time_s": seconds,
                    "time": time.time()}
+            if cfg.ema:
+                row["ema_test_loss"], row["ema_test_acc"] = evaluate_ema(self.model, loop.validation)
             loop.history.append(row)
             improved = row["test_acc"] > loop.best_acc
             loop.best_acc = max(loop.best_acc, row["test_acc"])
@@ -349,6 +373,7 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
     schedule = Schedule(cfg.schedule, cfg.base_lr, steps, cfg.epochs, cfg.warmup_epochs, cfg.step_size, cfg.gamma)
     progress = EpochProgress(console, cfg.progress)
     loop = _Loop(prepared, schedule, progress, history, best_acc, steps)
+    loop.validation = make_dataset(prepared, False)
     callbacks = make_callbacks(loop)
     if prepared.run is not None and not tensorboard.available():
         log(f"note: {tensorboard.MISSING}")
@@ -358,7 +383,7 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
     try:
         with interrupt_requests(lambda: setattr(loop, "stop_requested", True)):
             model.fit(make_dataset(prepared, True, first_epoch), epochs=cfg.epochs, initial_epoch=first_epoch,
-                      steps_per_epoch=steps, validation_data=make_dataset(prepared, False), shuffle=False,
+                      steps_per_epoch=steps, validation_data=loop.validation, shuffle=False,
                       callbacks=callbacks, verbose=0)
     finally:
         progress.stop()

@@ -36,9 +36,7 @@ def read_trained(run_dir: str | Path, checkpoint: str = "best", ema: bool = Fals
     spec = run.spec()
     graph = archc.build_graph(spec)
     if path.name.endswith(".keras"):
-        if ema:
-            raise TrainError(f"{path}: Keras runs keep no EMA weights (--ema trains with the torch backend)")
-        state, epoch = _read_keras_checkpoint(path, spec, graph)
+        state, epoch = _read_keras_checkpoint(path, spec, graph, run if ema else None)
     else:
         state, epoch = _read_torch_checkpoint(path, spec, graph, ema)
     return Trained(run, path, spec, graph, state, epoch)
@@ -62,7 +60,8 @@ def _read_torch_checkpoint(path: Path, spec: Any, graph: Any, ema: bool) -> tupl
     return averaged, epoch
 
 
-def _read_keras_checkpoint(path: Path, spec: Any, graph: Any) -> tuple[dict[str, Any], int | None]:
+def _read_keras_checkpoint(path: Path, spec: Any, graph: Any, ema_of: Run | None) -> tuple[dict[str, Any],
+                                                                                             int | None]:
     from archc.train.keras_fit import _imports, read_state, weight_shapes
     from archc.transfer import read_state as read_tensors
 
@@ -70,11 +69,27 @@ def _read_keras_checkpoint(path: Path, spec: Any, graph: Any) -> tuple[dict[str,
     saved = read_state(path)
     model = archc_keras_model(graph)
     _check(path, saved, saved.get("weights", {}), spec, weight_shapes(model))
+    if ema_of is not None:
+        return _keras_ema(path, saved, graph, ema_of), saved.get("epoch")
     try:
         loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     except (ValueError, OSError) as exc:
         raise TrainError(f"{path}: cannot read the Keras checkpoint ({exc})") from None
     return read_tensors(loaded), saved.get("epoch")
+
+
+def _keras_ema(path: Path, saved: dict[str, Any], graph: Any, run: Run) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    from archc.train.config import TrainConfig
+    from archc.train.keras_fit import ema_state
+
+    cfg = TrainConfig.from_dict(saved.get("config") or run.config["train"])
+    if not cfg.ema:
+        raise TrainError(f"{path}: no EMA weights (the run was trained without --ema)")
+    output = graph.nodes[graph.output_node]
+    info = SimpleNamespace(graph=graph, outputs_probabilities=output["op"] == "softmax")
+    return ema_state(SimpleNamespace(cfg=cfg, info=info, resuming=True), path)
 
 
 def _check(path: Path, state: dict[str, Any], saved: Any, spec: Any, current: Any) -> None:

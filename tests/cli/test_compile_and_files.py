@@ -135,6 +135,32 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, tiny_disk,
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["fill"]
 
 
+def test_a_read_only_folder_is_one_line(tmp_path, capsys):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        status, _, err = run(capsys, "compile", spec(tmp_path), "-o", str(mount / "m.pt2"))
+        assert status == 2 and "Traceback" not in err
+        assert err.strip().splitlines()[-1].endswith(": Read-only file system"), err
+        status, _, err = run(capsys, "train", spec(tmp_path), "--data", "synthetic", "--subset", "32",
+                             "--batch-size", "16", "--epochs", "1", "--device", "cpu", "--out", str(mount / "runs"))
+        assert status == 2 and err.strip().splitlines()[-1].endswith(": Read-only file system"), err
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_train_out_naming_a_file_is_one_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "file").write_text("x")
+    status, _, err = run(capsys, "train", spec(tmp_path), "--data", "synthetic", "--subset", "32", "--batch-size",
+                         "16", "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "file"))
+    assert status == 2 and "Traceback" not in err
+    assert err.strip() == f"archc: error: {tmp_path / 'file'}: File exists", err
+
+
 @pytest.mark.parametrize("where", ["file", "folder"])
 def test_a_file_where_a_folder_is_expected_and_the_reverse(tmp_path, capsys, where):
     (tmp_path / "plain").write_text("not a folder")

@@ -101,6 +101,45 @@ def test_cli_in_process(spec, command, flags):
         assert not (Path(name) / "outside.yaml").exists()
 
 
+TRAIN_FLAGS = st.lists(st.sampled_from([
+    "--lr nan", "--lr -1", "--lr 0.01", "--momentum -1", "--momentum 0.5", "--threads 0", "--threads 1",
+    "--workers -1", "--name ../x", "--name /tmp/x", "--name ok", "--epochs 0", "--batch-size 1000", "--seed -1",
+    "--warmup-epochs 5", "--schedule onecycle", "--optimizer adam", "--checkpoint-every 1", "--backend keras",
+    "--device cuda", "--max-params 10", "--set width=2", "--set width=x", "--label-smoothing 1", "--gamma 0",
+    "--json", "--hflip", "--random-crop -1",
+]), max_size=3)
+
+
+@settings(max_examples=max(4, EXAMPLES // 4), deadline=None, suppress_health_check=list(HealthCheck),
+          database=None)
+@given(TRAIN_FLAGS)
+def test_train_in_process(flags):
+    spec = {"archc": 1, "name": "fz", "input": {"shape": [1, 8, 8]}, "params": {"width": 4},
+            "network": [{"conv": {"out": "$width", "kernel": 3}}, "relu", "global_avgpool", "flatten",
+                        {"linear": {"out": 10}}]}
+    if any("keras" in flag for flag in flags):
+        flags = [*flags, "--epochs 0"]  # refused before TensorFlow is imported: its import is too slow here
+    base = ["--data synthetic", "--subset 32", "--test-subset 16", "--batch-size 16", "--epochs 1",
+            "--no-progress", "--out out/runs"] + ([] if any("--device" in f for f in flags) else ["--device cpu"])
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name) / "work"
+        folder.mkdir()
+        before = setup_folder(folder, spec)
+        out, err = io.StringIO(), io.StringIO()
+        cwd = os.getcwd()
+        os.chdir(folder)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    status = main(argv_of("train", [*base, *flags]))
+                except SystemExit as exit_:
+                    status = exit_.code
+        finally:
+            os.chdir(cwd)
+        check_outcome(folder, before, status, err.getvalue())
+        assert not (Path(name) / "x").exists() and not Path("/tmp/x").exists()
+
+
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(SPECS, st.sampled_from(["validate", "summary", "render"]), FLAGS)
 def test_cli_in_a_real_process(spec, command, flags):

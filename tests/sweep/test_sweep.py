@@ -105,21 +105,27 @@ def test_accuracy_and_macs_with_ranges_and_a_training_option(tmp_path):
 
 
 @needs_fashion_mnist
-def test_a_trial_as_its_own_process(tmp_path):
-    """--launcher runs `LAUNCHER -m archc train ...` per trial (here plain python; torchrun in docs)."""
+def test_each_trial_a_torchrun_ddp_job(tmp_path, capfd):
+    """--launcher runs `LAUNCHER -m archc train ...` per trial: here a 2-process gloo DDP job of torchrun."""
     pytest.importorskip("torch")
-    from archc.sweep.study import python_launcher
+    import shlex
+    import sys
 
     space = write_space(tmp_path, "width: [4, 32]\n")
     out = tmp_path / "launched"
+    launcher = f"{shlex.quote(sys.executable)} -m torch.distributed.run --standalone --nproc-per-node 2"
     assert main(sweep_args(space, out, "--trials", "2", "--max-macs", str(BUDGET), "--sampler", "grid",
-                           "--launcher", python_launcher())) == 0
+                           "--launcher", launcher)) == 0
+    assert "DDP over 2 processes (gloo)" in capfd.readouterr().out
     study = optuna.load_study(study_name="launched", storage=f"sqlite:///{out / 'study.db'}")
     states = {t.params["width"]: t.state.name for t in study.trials}
     assert states == {4: "COMPLETE", 32: "PRUNED"}
     trained = next(t for t in study.trials if t.params["width"] == 4)
-    config = json.loads((Path(trained.user_attrs["run"]) / "config.json").read_text())
+    run = Path(trained.user_attrs["run"])
+    config = json.loads((run / "config.json").read_text())
     assert config["train"]["overrides"] == ["width=4"] and config["train"]["subset"] == 256
+    assert trained.value == json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["test_acc"]
+    assert [p.name for p in out.glob("trial-*")] == [run.name]  # only rank 0 wrote a run folder
 
 
 # ---------------------------------------------------------------------------------------- bad input: exit 2, no files
@@ -164,6 +170,12 @@ def test_a_budget_no_candidate_meets(tmp_path, capsys):
     # a range too long to list: its corners are priced
     err = refused(tmp_path, capsys, "width: {low: 8, high: 400}\n", "--max-params", "500")
     assert "none of the 2 corners of the space" in err and "the cheapest, width=8, has 127k MACs and 754 params" in err
+
+
+@needs_fashion_mnist
+def test_fewer_outputs_than_classes(tmp_path, capsys):
+    err = refused(tmp_path, capsys, "width: [4, 8]\n", "--set", "num_classes=5")
+    assert "spec 'tiny_cnn' has 5 outputs but fashion-mnist has 10 classes" in err
 
 
 def test_bad_budget_and_options(tmp_path, capsys):

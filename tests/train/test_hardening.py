@@ -96,26 +96,41 @@ def test_a_second_process_on_the_same_run_folder_is_refused(finished, capsys):
     assert status == 0, err
 
 
-def test_ctrl_c_checkpoints_and_prints_the_resume_command(tmp_path):
+def interrupt(tmp_path: Path, *extra: str, after: str = "run folder") -> str:
+    """Start `archc train` in a real process, press Ctrl-C (SIGINT) once it has printed ``after``; its stderr."""
     log = tmp_path / "log.txt"
     command = [sys.executable, "-m", "archc", "train", TINY, "--data", "synthetic", "--subset", "8000",
-               "--test-subset", "64", "--batch-size", "4", "--epochs", "40", "--no-progress", "--threads", "1",
-               "--device", "cpu", "--out", str(tmp_path / "runs")]
+               "--test-subset", "64", "--batch-size", "4", "--epochs", "40", "--no-progress", "--device", "cpu",
+               "--out", str(tmp_path / "runs"), *extra]
     with open(log, "w") as handle:
         process = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(), stdout=handle, stderr=subprocess.PIPE,
                                    text=True)
     try:
-        deadline = time.monotonic() + 120
-        while "run folder" not in log.read_text() and time.monotonic() < deadline and process.poll() is None:
+        deadline = time.monotonic() + 180
+        while after not in log.read_text() and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         time.sleep(0.5)
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     assert process.returncode == 130, err
+    return err
+
+
+@pytest.mark.slow  # TensorFlow's import and a Keras epoch: about 30 s on 2 cores
+def test_ctrl_c_with_keras_stops_at_the_last_epochs_checkpoint(tmp_path):
+    err = interrupt(tmp_path, "--backend", "keras", after="epoch 1/40")
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert f"continue with: archc train --resume {run_dir}" in err and "Traceback" not in err
+    assert "interrupted in epoch 2;" in err and (run_dir / "checkpoints" / "last.keras").is_file()
+    assert [row["epoch"] for row in read_metrics(run_dir / "metrics.jsonl")] == [1]
+
+
+def test_ctrl_c_checkpoints_and_prints_the_resume_command(tmp_path):
+    err = interrupt(tmp_path, "--threads", "1")
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert f"continue with: archc train --resume {run_dir}" in err and "Traceback" not in err
     progress = load_checkpoint(run_dir / "checkpoints" / "last.pt")["progress"]

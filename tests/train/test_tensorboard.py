@@ -1,7 +1,7 @@
 """Every run writes TensorBoard event files that TensorBoard's own reader parses: the metrics.jsonl scalars per epoch
 and the spec's summary as text, in both backends. The Keras run also starts from a torch run's weights
-(--init-from, --freeze, --grad-clip), is evaluated again by `archc eval` (in Keras) and loaded as a torch model by
-`archc.load`."""
+(--init-from, --freeze, --grad-clip, --ema), is evaluated again by `archc eval` (in Keras, raw and EMA weights)
+and loaded as a torch model by `archc.load`."""
 
 from __future__ import annotations
 
@@ -91,14 +91,15 @@ def test_torch_run_writes_event_files(tmp_path: Path):
 @pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras not installed")
 def test_keras_run_writes_event_files_and_evaluates_again(tmp_path: Path, capsys: Any):
     """One Keras run (a TensorFlow start-up is the dearest part) also checks --init-from a torch run, --freeze and
-    --grad-clip in Keras: the frozen layer keeps the torch run's weights exactly."""
+    --grad-clip and --ema in Keras: the frozen layer keeps the torch run's weights exactly."""
     from archc.train.checkpoint import load_checkpoint
 
     source = run(TrainConfig(spec=TINY, subset=64, test_subset=32, epochs=1, batch_size=32, device="cpu", threads=1,
                              progress=False, out=str(tmp_path / "torch"))).run_dir
     command = [sys.executable, "-m", "archc", "train", TINY, "--backend", "keras", "--subset", "256", "--test-subset",
                "128", "--epochs", "2", "--batch-size", "32", "--device", "cpu", "--no-progress", "--out",
-               str(tmp_path / "keras"), "--init-from", str(source), "--freeze", "conv1.*", "--grad-clip", "1.0"]
+               str(tmp_path / "keras"), "--init-from", str(source), "--freeze", "conv1.*", "--grad-clip", "1.0",
+               "--ema", "0.5"]
     done = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"init from {source}: 6 of 6 tensors matched by name" in done.stdout
@@ -119,6 +120,11 @@ def test_keras_run_writes_event_files_and_evaluates_again(tmp_path: Path, capsys
     result = json.loads(capsys.readouterr().out)
     assert result["backend"] == "keras" and result["samples"] == 128
     assert result["top1"] == pytest.approx(rows[-1]["test_acc"], abs=1e-12)
+    assert main(["eval", str(run_dir), "--checkpoint", "last", "--ema", "--json"]) == 0  # the optimizer's averages
+    result = json.loads(capsys.readouterr().out)
+    assert result["top1"] == pytest.approx(rows[-1]["ema_test_acc"], abs=1e-12)
+    assert result["loss"] == pytest.approx(rows[-1]["ema_test_loss"], rel=1e-5) != rows[-1]["test_loss"]
+    assert [value for _, value in scalar(ours, "accuracy/test_ema")] == [pytest.approx(r["ema_test_acc"]) for r in rows]
 
     import archc
 
