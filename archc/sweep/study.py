@@ -367,9 +367,16 @@ class _Objective:
         self.last_problem = ""
 
     def __call__(self, trial: Any) -> Any:
+        self.outcome = "failed"  # until it is known to be otherwise
+        try:
+            return self._evaluate(trial)
+        except (KeyboardInterrupt, TrainingInterrupted):
+            trial.set_user_attr("interrupted", True)  # the next run of the sweep queues it again and resumes it
+            raise
+
+    def _evaluate(self, trial: Any) -> Any:
         import optuna
 
-        self.outcome = "failed"  # until it is known to be otherwise
         spec_values, train_values = self.sweep.space.suggest(trial)
         shown = " ".join(f"{k}={v}" for k, v in {**spec_values, **train_values}.items())
         earlier = self._same_candidate(trial)
@@ -397,9 +404,6 @@ class _Objective:
         except TrainError as exc:
             self._say(trial, f"{shown}: training failed: {exc}")
             self.last_problem = f"{shown}: {exc}"
-            raise
-        except (KeyboardInterrupt, TrainingInterrupted):
-            trial.set_user_attr("interrupted", True)  # the next run of the sweep resumes it (requeue_interrupted)
             raise
         self.outcome = "trained"
         return self._record(trial, history, run_dir, costs, shown)

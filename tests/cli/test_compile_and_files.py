@@ -191,3 +191,14 @@ def test_the_backend_suffixes_match_the_backends():
     for suffix, name in BACKEND_SUFFIXES.items():
         if name != "keras":  # keras' suffix is checked in tests/backends/keras (its import takes seconds)
             assert backend_module(name).DEFAULT_SUFFIX == suffix
+
+
+def test_a_device_is_not_read_whole(capsys):
+    from archc.spec.loader import load_file
+
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    status, _, err = run(capsys, "validate", "/dev/zero")
+    assert status == 2 and "/dev/zero is not a regular file" in err
+    with pytest.raises(archc.SpecError, match="larger than 10,000,000 characters"):
+        load_file("/dev/zero")  # read up to the limit only, then refused
