@@ -252,3 +252,29 @@ def test_an_interrupted_trial_resumes_on_the_next_run(tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2]
     assert [p.name for p in out.glob("trial-*")] == [run.name]  # no second run folder
+
+
+@needs_fashion_mnist
+def test_a_keras_sweep(tmp_path):
+    """--backend keras: the trials are trained by model.fit (in a subprocess: TensorFlow after torch in one process
+    crashes, see tests/train/test_keras.py)."""
+    pytest.importorskip("keras")
+    import os
+    import subprocess
+    import sys
+
+    space = write_space(tmp_path, "width: [4, 32]\n")
+    out = tmp_path / "keras"
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    args = sweep_args(space, out, "--trials", "2", "--max-macs", str(BUDGET), "--sampler", "grid", "--backend", "keras")
+    del args[args.index("--threads"):args.index("--threads") + 2]  # a torch option
+    done = subprocess.run([sys.executable, "-m", "archc", *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    study = optuna.load_study(study_name="keras", storage=f"sqlite:///{out / 'study.db'}")
+    assert {t.params["width"]: t.state.name for t in study.trials} == {4: "COMPLETE", 32: "PRUNED"}
+    run = Path(next(t for t in study.trials if t.state.name == "COMPLETE").user_attrs["run"])
+    assert (run / "checkpoints" / "last.keras").is_file()
+    assert json.loads((run / "config.json").read_text())["train"]["backend"] == "keras"
