@@ -165,7 +165,8 @@ def _can_overwrite(graph: Graph, name: str, inputs: list[str], readers: list[str
 def _as_parts(lowered: Lowered, op: str) -> tuple[Part, ...]:
     parts = (lowered,) if isinstance(lowered, (Call, Module)) else tuple(lowered)
     if sum(isinstance(part, Module) for part in parts) > 1 or not all(isinstance(p, (Call, Module)) for p in parts):
-        raise TypeError(f"the torch lowering of '{op}' must describe Calls and at most one Module, got {lowered!r}")
+        raise TypeError(f"the torch lowering of '{op}' must return a description: a Module(cls, args, kwargs), a Call, "
+                        f"or a tuple of Calls and at most one Module (backends/torch/registry.py), not {lowered!r}")
     return parts
 
 
