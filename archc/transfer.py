@@ -10,6 +10,7 @@ imports numpy / torch only when it moves tensors.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +80,7 @@ def expected_tensors(graph: Graph) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+@functools.cache  # the registry is complete once loaded (plugins included), and this is asked once per tensor
 def torch_only_suffixes() -> tuple[str, ...]:
     """``.name`` of every declared tensor with no Keras counterpart: not transferred, left as it is in torch."""
     return tuple(sorted({f".{decl.name}" for _, op in OPS.items() for decl in op.tensors if decl.keras is None}))

@@ -4,10 +4,11 @@ Each op is declared once, in its one core file (``archc/ops/<family>.py``), with
 
 * its arguments (pydantic fields; counts and sizes are integers, never booleans: :data:`Count`);
 * its shape rule (``infer_shape``) and MAC formula (``count_macs``);
-* its ``tensors``: one :class:`TensorDecl` per parameter or buffer (torch name, Keras variable name, layout
+* its ``tensors``: one :class:`TensorDecl` per parameter or buffer (torch name, Keras layer.variable, layout
   ``role``, trainable or not, shape from the arguments and input shapes, initial value). Parameter and buffer counts,
   weight transfer between torch and Keras (with its layout transposes) and initialisation follow from them;
-* its ``traits`` (:data:`TRAITS`): what passes, backends and drawings ask of an op instead of keeping lists of names.
+* its ``traits`` (:data:`TRAITS`): what passes, backends and drawings ask of an op instead of keeping lists of names;
+* its ``examples``: tiny uses that tests/test_op_conformance.py builds in every backend.
 
 Backends register one lowering per op name in their own registries. A duplicate name fails at import, an unknown
 name fails with the known names and a "did you mean". The registry never imports the modules that fill it: the

@@ -169,8 +169,9 @@ def _as_parts(lowered: Lowered, op: str) -> tuple[Part, ...]:
     holders = sum(isinstance(part, (Module, Param)) for part in parts)
     if holders > 1 or not all(isinstance(p, (Call, Module, Param)) for p in parts) or \
             (parts and isinstance(parts[-1], Param)):
-        raise TypeError(f"the torch lowering of '{op}' must describe Calls and at most one Module or Param (read by "
-                        f"a Call after it), got {lowered!r}")
+        raise TypeError(f"the torch lowering of '{op}' must return a description: a Module(cls, args, kwargs), a Call, "
+                        "a Param, or a tuple of Calls and at most one Module or Param (read by a Call after it; "
+                        f"backends/torch/registry.py), not {lowered!r}")
     return parts
 
 

@@ -139,3 +139,36 @@ def test_ema_is_evaluated_and_checkpointed_beside_the_weights(tmp_path: Path, ca
     assert evaluated["top1"] == pytest.approx(rows[-1]["ema_test_acc"], abs=1e-12)
     assert evaluated["recorded_test_acc"] == rows[-1]["ema_test_acc"]
 
+
+
+NORMS = """
+archc: 1
+name: norms
+input: {shape: [8, 5, 5]}
+network:
+  - {name: stem, conv: {out: 8, kernel: 3}}
+  - {name: norm, layernorm: {eps: 1.0e-6}}
+  - {name: group, groupnorm: {groups: 4}}
+  - {name: pool, global_avgpool: {keepdims: false}}
+  - {name: head, layernorm: {}}
+  - {name: fc, linear: {out: 3}}
+"""
+
+
+def test_keras_weights_h5_is_read_by_the_ops_declarations(tmp_path: Path):
+    """A .weights.h5 names its variables by number only; the ops' tensor declarations say which is which (here
+    LayerNorm and GroupNorm too), so a file of the spec's Keras model gives back every tensor exactly."""
+    spec = tmp_path / "norms.yaml"
+    spec.write_text(NORMS)
+    source = archc.load(str(spec), seed=0)
+    with torch.no_grad():
+        for tensor in source.parameters():
+            tensor.normal_()
+    torch.save(source.state_dict(), tmp_path / "norms.pt")
+    h5 = tmp_path / "norms.weights.h5"
+    assert main(["weights", "convert", "--spec", str(spec), "--from", str(tmp_path / "norms.pt"), "--to", str(h5)]) == 0
+    model = archc.load(str(spec), seed=1)
+    report = init_torch(model, archc.build_graph(str(spec)), str(h5))
+    assert len(report.matched) == 10 and not (report.missing or report.unexpected or report.mismatched)
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key

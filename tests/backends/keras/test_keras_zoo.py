@@ -1,8 +1,9 @@
 """Every zoo spec on the Keras backend: parameter counts equal archc's summary, and the model computes what the
 torch backend computes from the same weights (random torch weights -> Keras, then back, exactly).
 
-The zoo grows as specs are added. Heavy specs are marked slow by the suite-wide policy of tests/conftest.py
-(resnet18 and densenet121 always run, at their full 224x224 input).
+The zoo grows as specs are added. Heavy specs are marked slow by the suite-wide policy of tests/conftest.py.
+resnet18 and densenet121 run at their full 224x224 input; the other image specs at the small resolution of the
+reference harness (tests/zoo/reference.py), set through their `resolution` param.
 """
 
 from __future__ import annotations
@@ -14,14 +15,22 @@ import pytest
 
 import archc
 from archc.ir.graph import Graph
+from archc.spec.parse import parse
 from archc.zoo import zoo_names
 
 keras = pytest.importorskip("keras")
 
 
+FULL_SIZE = {"resnet18", "densenet121"}
+
+
 @cache
 def graph_of(name: str) -> Graph:
-    return archc.build_graph(name)
+    from zoo.reference import small_resolution
+
+    if name in FULL_SIZE or "resolution" not in parse(name).params:
+        return archc.build_graph(name)
+    return archc.build_graph(name, resolution=min(small_resolution(name), parse(name).params["resolution"]))
 
 
 def count(weights: list) -> int:

@@ -1,16 +1,10 @@
-"""The zoo against its reference implementations, and the summary's costs against torch's own counters.
-
-Every zoo spec whose name is a torchvision classification model (resnet18 ... wide_resnet101_2, densenet121 ...) is
-compared with that model, and every ``se_*`` spec with timm's ``se*`` model of the same name: same parameter count,
-same state_dict keys in the same order, the reference's state dict loads with strict=True, and then both compute the
-same outputs. The counterparts are discovered by name, so a spec added to the zoo is checked without editing this file.
+"""The torch backend runs what torchvision runs (the same aten kernels), and the summary's costs equal torch's own
+counters. Counts, strict loads and outputs against the references are tests/zoo/test_references.py.
 """
 
 from __future__ import annotations
 
 import collections
-import functools
-from collections.abc import Callable
 
 import pytest
 
@@ -23,70 +17,6 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import archc  # noqa: E402
 from archc.backends.torch.build import build_graph_module, make_plan  # noqa: E402
 from archc.zoo import zoo_names  # noqa: E402
-
-#: references above this many parameters take more than ~20 s to build and compare on a small CPU
-SLOW_PARAMS = 50_000_000
-
-
-def counterparts() -> dict[str, Callable[[], torch.nn.Module]]:
-    """zoo name -> a builder of its reference model (random weights)."""
-    zoo = set(zoo_names())
-    found: dict[str, Callable[[], torch.nn.Module]] = {
-        name: functools.partial(torchvision.models.get_model, name, weights=None)
-        for name in sorted(zoo & set(torchvision.models.list_models(module=torchvision.models)))}
-    try:
-        import timm
-    except ImportError:
-        return found
-    for name in sorted(zoo):
-        reference = "se" + name[len("se_"):] if name.startswith("se_") else None
-        if reference and timm.is_model(reference):
-            found[name] = functools.partial(timm.create_model, reference, pretrained=False)
-    return found
-
-
-COUNTERPARTS = counterparts()
-
-
-def _param(name: str) -> object:
-    slow = archc.summarize(name).params > SLOW_PARAMS
-    return pytest.param(name, marks=[pytest.mark.slow] if slow else [], id=name)
-
-
-def test_the_first_zoo_has_its_references():
-    assert {"resnet18", "resnet50", "densenet121"} <= set(COUNTERPARTS)
-
-
-# module scope: pytest then runs all tests of one model before building the next pair
-@pytest.fixture(scope="module", params=[_param(name) for name in COUNTERPARTS])
-def pair(request: pytest.FixtureRequest) -> tuple[str, torch.nn.Module, torch.nn.Module]:
-    name = request.param
-    return name, archc.load(name, seed=0), COUNTERPARTS[name]()
-
-
-def test_parameter_count(pair):
-    name, ours, reference = pair
-    count = sum(p.numel() for p in ours.parameters())
-    assert count == sum(p.numel() for p in reference.parameters())
-    assert count == archc.summarize(name).params
-
-
-def test_state_dict_keys_and_order(pair):
-    _, ours, reference = pair
-    assert list(ours.state_dict()) == list(reference.state_dict())
-
-
-def test_reference_weights_load_strictly_and_outputs_agree(pair):
-    _, ours, reference = pair
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    ours.eval()
-    reference.eval()
-    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        expected = reference(x)
-        got = ours(x)
-    assert got.shape == expected.shape
-    assert (got - expected).abs().max().item() <= 1e-5
 
 
 class _AtenLog(TorchDispatchMode):

@@ -1,0 +1,177 @@
+"""The shared harness of the zoo's reference tests: a zoo spec against the model it reproduces.
+
+A reference is built locally with random weights (``torchvision.models.get_model(name)``, ``timm.create_model``),
+never downloaded. Before outputs are compared every BatchNorm of the reference gets non-trivial, deterministic
+affine parameters and running statistics (``randomize_batchnorm``): a fresh BatchNorm in eval mode is nearly the
+identity and hides wiring mistakes. The reference's ``state_dict`` then loads into the archc model with
+``strict=True`` and both must compute the same eval outputs (``TOLERANCE``, relative to the output's magnitude).
+
+Cheap always, per the cost policy of tests/conftest.py: counts and strict loads (on the meta device, no weights
+allocated) and outputs at a small resolution (``small_resolution``); full resolution (224, 299 for Inception-v3)
+belongs in ``@pytest.mark.slow`` tests. Importable from any test as ``zoo.reference`` (tests/ is on sys.path through
+tests/conftest.py), e.g. ``from zoo.reference import check_outputs``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import archc
+
+#: eval outputs agree to this, relative to the output's magnitude (at least 1)
+TOLERANCE = 1e-4
+#: the resolution of the always-run output checks; nets whose reductions need more say so in SMALL
+DEFAULT_SMALL = 64
+#: zoo name -> smallest cheap input side at which every branch (auxiliary heads included) still has a valid shape
+SMALL: dict[str, int] = {"inception_v3": 139}
+#: zoo name -> full input side of the reference (slow checks); 224 otherwise
+FULL: dict[str, int] = {"inception_v3": 299}
+
+
+def small_resolution(name: str) -> int:
+    return SMALL.get(name, DEFAULT_SMALL)
+
+
+def full_resolution(name: str) -> int:
+    return FULL.get(name, 224)
+
+
+def torchvision_reference(name: str, device: str = "cpu", seed: int = 0, **kwargs: Any) -> Any:
+    """``torchvision.models.get_model(name, **kwargs)`` with random weights from torch's generator seeded ``seed``
+    (weights=None: nothing is downloaded). GoogLeNet's and Inception-v3's ``init_weights`` warning is silenced."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(seed)
+    with warnings.catch_warnings(), torch.device(device):
+        warnings.simplefilter("ignore", FutureWarning)
+        return torchvision.models.get_model(name, weights=None, **kwargs)
+
+
+def randomize_batchnorm(model: Any, resolution: int, seed: int = 0, batch: int = 4) -> Any:
+    """Give every BatchNorm of ``model`` random gamma in [0.5, 1.5], beta in [-0.3, 0.3] and the running statistics
+    of one training-mode pass over a seeded random batch (so they are far from 0 / 1 yet keep activations finite in
+    1000-layer nets). Deterministic; returns ``model`` in eval mode."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.copy_(torch.rand(layer.weight.shape, generator=generator) + 0.5)
+            layer.bias.copy_(torch.rand(layer.bias.shape, generator=generator) * 0.6 - 0.3)
+            layer.reset_running_stats()
+            layer.momentum, layer.saved_momentum = None, layer.momentum  # cumulative: running = batch statistics
+        if layers:
+            torch.manual_seed(seed)  # dropout / stochastic depth of the training-mode pass
+            model.train()
+            model(torch.randn(batch, 3, resolution, resolution, generator=generator))
+        for layer in layers:
+            layer.momentum = layer.saved_momentum
+            del layer.saved_momentum
+    return model.eval()
+
+
+def archc_torch(name: str, resolution: int | None = None, device: str = "cpu", **params: Any) -> Any:
+    """The archc torch model of zoo spec ``name`` with uninitialised weights (built on the meta device, then moved):
+    the weights come from the reference, so archc's own initialisation (seconds for VGG) is skipped."""
+    from archc.backends.torch.build import build_graph_module, make_plan
+
+    if resolution is not None:
+        params["resolution"] = resolution
+    model = build_graph_module(make_plan(archc.build_graph(name, **params), device="meta"))
+    return model if device == "meta" else model.to_empty(device=device)
+
+
+def check_counts_and_names(name: str, build_reference: Callable[..., Any], **params: Any) -> None:
+    """Same parameter count as the reference and archc's summary; the reference's state dict (keys in the same order)
+    loads strictly. On the meta device: no weights are allocated, so this is cheap for every model."""
+    reference = build_reference(device="meta")
+    ours = archc_torch(name, device="meta", **params)
+    count = sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in ours.parameters()) == count
+    assert archc.summarize(archc.build_graph(name, **params)).params == count
+    assert list(ours.state_dict()) == list(reference.state_dict())
+    ours.load_state_dict(reference.state_dict(), strict=True)
+
+
+def check_outputs(name: str, build_reference: Callable[..., Any], resolution: int, batch: int = 2,
+                  **params: Any) -> float:
+    """The reference (BatchNorms randomized) and the archc model with its weights compute the same eval outputs on a
+    seeded random input at ``resolution``; returns the largest difference."""
+    import torch
+
+    reference = randomize_batchnorm(build_reference(), resolution)
+    ours = archc_torch(name, resolution, **params)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    ours.eval()
+    x = torch.randn(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = reference(x), ours(x)
+    assert got.shape == expected.shape
+    assert torch.isfinite(expected).all()
+    difference, scale = (got - expected).abs().max().item(), expected.abs().max().item()
+    assert difference <= TOLERANCE * max(1.0, scale), f"max |archc - reference| = {difference} (scale {scale})"
+    return difference
+
+
+def check_initialisation(name: str, build_reference: Callable[..., Any], seed: int = 0, **params: Any) -> None:
+    """archc's default initialisation draws every tensor as the reference does: equal where the reference sets a
+    constant (zero-init gammas, biases), the same spread (std within 10%) where it draws at random."""
+    import torch
+
+    reference = build_reference().state_dict()
+    ours = archc.load(name, seed=seed, **params).state_dict()
+    for key, expected in reference.items():
+        got = ours[key].double()
+        expected = expected.double()
+        if expected.numel() < 2 or key.endswith(("running_mean", "running_var")):
+            continue
+        if expected.std() == 0:
+            assert torch.equal(got, expected), f"{key}: {got.flatten()[:4]} != constant {expected.flatten()[0]}"
+        elif expected.numel() >= 256:  # a std or mean estimate errs by ~std / sqrt(n): a 6-sigma band
+            band = 6 / expected.numel() ** 0.5
+            ratio = (got.std() / expected.std()).item()
+            assert abs(ratio - 1) < band, f"{key}: std {got.std().item():.4g}, reference {expected.std().item():.4g}"
+            assert abs(got.mean() - expected.mean()).item() < band * expected.std().item(), f"{key}: mean differs"
+
+
+# ---- which reference each zoo spec reproduces ------------------------------------------------------------------------
+#: zoo name -> timm model name, where the zoo spec is named differently (added to the se_* rule below)
+TIMM: dict[str, str] = {}
+
+
+def timm_reference(timm_name: str, device: str = "cpu", seed: int = 0, **kwargs: Any) -> Any:
+    """``timm.create_model(timm_name, pretrained=False)`` with torch's generator seeded ``seed``."""
+    import timm
+    import torch
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        return timm.create_model(timm_name, pretrained=False, **kwargs)
+
+
+def counterparts() -> dict[str, Callable[..., Any]]:
+    """zoo name -> a builder ``(device="cpu") -> reference model`` (random weights), discovered by name: a spec named
+    like a torchvision classifier is that classifier; ``se_<x>`` is timm's ``se<x>``; TIMM lists the others."""
+    import functools
+
+    import torchvision
+
+    from archc.zoo import zoo_names
+
+    zoo = set(zoo_names())
+    found: dict[str, Callable[..., Any]] = {
+        name: functools.partial(torchvision_reference, name)
+        for name in sorted(zoo & set(torchvision.models.list_models(module=torchvision.models)))}
+    try:
+        import timm
+    except ImportError:
+        return found
+    for name in sorted(zoo):
+        reference = TIMM.get(name) or ("se" + name[len("se_"):] if name.startswith("se_") else None)
+        if reference and timm.is_model(reference):
+            found[name] = functools.partial(timm_reference, reference)
+    return found
