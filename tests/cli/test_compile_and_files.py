@@ -112,6 +112,18 @@ def test_an_allocation_failure_while_lowering_names_the_node(tmp_path, capsys):
     assert "Traceback" not in err and not out.exists()
 
 
+@pytest.mark.slow  # TensorFlow's import: about 15 s on 2 cores
+def test_an_allocation_failure_in_keras_names_the_node(tmp_path, capsys):
+    pytest.importorskip("torch")  # torch before TensorFlow in one process
+    pytest.importorskip("keras")
+    out = tmp_path / "huge.keras"
+    status, _, err = run(capsys, "compile", spec(tmp_path, HUGE, "huge.yaml"), "-o", str(out),
+                         "--max-params", "1e15", "--max-activation-bytes", "1e16")
+    assert status == 2 and "Traceback" not in err
+    assert "huge.yaml:6:17: error: network[1]: cannot allocate the weights or output of 'big' (conv): OOM" in err
+    assert not out.exists()
+
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 64 KiB tmpfs (needs root; skipped elsewhere): writes to it fail with ENOSPC."""

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import archc
-from archc.diff import diff_graphs, grouped
+from archc.diff import AttrChange, diff_graphs, grouped
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ROOT / "docs" / "variants"
@@ -146,10 +146,14 @@ def test_se_late_differs_from_se_resnet50_only_by_the_early_se() -> None:
     blocks = [f"layer{s + 1}.{i}" for s, count in enumerate([3, 4]) for i in range(count)]
     assert [group for group, _ in grouped(result.removed)] == [f"{block}.se" for block in blocks]
     assert result.added == [] and result.shapes == []
-    # each early block's residual sum reads bn3 again instead of the SE output; its other input is unchanged
-    assert [(c.name, c.inputs_old[0], c.inputs_new[0]) for c in result.changed] == [
+    # each early block's residual sum reads bn3 again instead of the SE output; its other input is unchanged. The
+    # variant extends resnet50, so its bn3 start at gamma 1, where se_resnet50 zero-inits them (timm's zero_init_last)
+    rewired = [c for c in result.changed if c.inputs_changed]
+    assert [(c.name, c.inputs_old[0], c.inputs_new[0]) for c in rewired] == [
         (f"{block}.add", f"{block}.se.mul", f"{block}.bn3") for block in blocks]
-    assert all(c.inputs_old[1] == c.inputs_new[1] and not c.attrs for c in result.changed)
+    assert all(c.inputs_old[1] == c.inputs_new[1] and not c.attrs for c in rewired)
+    assert {(c.name.rsplit(".", 1)[1], c.attrs) for c in result.changed if not c.inputs_changed} == {
+        ("bn3", (AttrChange("gamma_init", 0.0, 1.0),))}
     assert result.total.params_delta == -sum(count * se(256 * 2**s) for s, count in enumerate([3, 4]))
 
 
