@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time a second torchvision instance: its ratio to the first is the noise floor")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="cpu: time.process_time, for a CPU shared with other work (with --threads 1)")
+    parser.add_argument("--json", help="also write the rows (medians and ratios) to this file (bench/gpu.sh)")
     args = parser.parse_args(argv)
     global clock
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -265,6 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         print(table(model_rows, args.control) + "\n", flush=True)  # as each model finishes
         rows += model_rows
     print(table(rows, args.control))
+    if args.json:
+        import json
+
+        data = {"hardware": hardware, "batch_size": setup.batch_size, "image_size": args.image_size,
+                "numerics": numerics, "rows": [{"model": row.model, "metric": row.metric, "unit": row.unit,
+                          "medians": {key: row.median(key) for key in row.samples}, "ratio": row.ratio()}
+                         for row in rows]}
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(data, file, indent=1)
     return 0
 
 

@@ -50,8 +50,9 @@ class InitReport:
 # ------------------------------------------------------------------------------------------------------ reading
 
 
-def read_weights(path: str | Path) -> dict[str, Any]:
-    """The tensors of FILE in torch layout, keyed ``<node>.<tensor>``; TrainError for what cannot be read."""
+def read_weights(path: str | Path, graph: Any) -> dict[str, Any]:
+    """The tensors of FILE in torch layout, keyed ``<node>.<tensor>``, for the spec of ``graph`` (a .weights.h5
+    file is read by its node names); TrainError for what cannot be read."""
     path = Path(path)
     if is_run(path):
         from archc.train.trained import read_trained
@@ -63,7 +64,7 @@ def read_weights(path: str | Path) -> dict[str, Any]:
     if name.endswith(".safetensors"):
         return read_safetensors(path)
     if name.endswith(".weights.h5"):
-        return read_weights_h5(path)
+        return read_weights_h5(path, graph)
     if name.endswith(".keras"):
         return _read_keras_model(path)
     return _read_torch(path)
@@ -109,40 +110,41 @@ def _read_keras_model(path: Path) -> dict[str, Any]:
         raise TrainError(f"--init-from {path}: cannot read the Keras model ({exc})") from None
 
 
-#: Keras' h5 group names (the layer class in snake case) -> the layer class and its variables in creation order
-H5_LAYERS = {"conv2d": ("Conv2D", ("kernel", "bias")), "dense": ("Dense", ("kernel", "bias")),
-             "batch_normalization": ("BatchNormalization", ("gamma", "beta", "moving_mean", "moving_variance"))}
+def keras_variables(graph: Any) -> dict[str, list[Any]]:
+    """node -> its declared tensors that Keras holds, in declaration order, which is the order in which the Keras
+    layer creates its variables (kernel, bias; gamma, beta, moving mean, moving variance)."""
+    out = {}
+    for name, data in graph.op_nodes():
+        inputs = [graph.nodes[source]["shape"] for source in data["inputs"]]
+        tensors = [t for t in data["attrs"].declared_tensors(inputs) if t.decl.keras is not None]
+        if tensors:
+            out[name] = tensors
+    return out
 
 
-def read_weights_h5(path: Path) -> dict[str, Any]:
-    """A Keras 3 ``.weights.h5`` read with h5py: ``layers/<kind>/vars`` holds the layer's name and its variables
-    numbered in the layer's creation order; the ops' tensor declarations say what each is in torch layout."""
+def read_weights_h5(path: Path, graph: Any) -> dict[str, Any]:
+    """A Keras 3 ``.weights.h5`` read with h5py: ``layers/<kind>/vars`` holds the layer's name and its variables,
+    numbered; the spec's node of that name says, by its op's tensor declarations, what each one is. Layers named
+    like no node of the spec are left out."""
     import h5py
     import numpy as np
 
     from archc.ops.registry import ROLES
-    from archc.transfer import keras_table
 
-    table = keras_table()
+    declared = keras_variables(graph)
     state: dict[str, Any] = {}
     try:
         with h5py.File(path, "r") as handle:
             layers = handle.get("layers")
             if layers is None:
                 raise TrainError(f"--init-from {path}: not a Keras 3 .weights.h5 file (no layers/ group)")
-            for group_name, group in layers.items():
-                known = H5_LAYERS.get(group_name.rstrip("0123456789").rstrip("_"))
+            for group in layers.values():
                 variables = group.get("vars")
-                if known is None or variables is None or not len(variables):
-                    continue
-                layer_class, names = known
-                node = str(variables.attrs.get("name", group_name)).replace(">", ".")
-                for index, variable in enumerate(names):
-                    decl = table.get((layer_class, variable))
-                    if decl is not None and str(index) in variables:
+                node = str(variables.attrs.get("name", "")).replace(">", ".") if variables is not None else ""
+                for index, tensor in enumerate(declared.get(node, [])):
+                    if str(index) in variables:
                         value = np.asarray(variables[str(index)])
-                        to_torch = ROLES[decl.role].to_torch
-                        state[f"{node}.{decl.name}"] = value.transpose(to_torch) if to_torch else value
+                        state[tensor.decl.key(node)] = ROLES[tensor.decl.role].keras_to_torch(value)
     except OSError as exc:
         raise TrainError(f"--init-from {path}: cannot read the HDF5 file ({exc})") from None
     return state
@@ -208,7 +210,7 @@ def check_init(cfg: Any, graph: Any) -> None:
 
     shapes = expected_tensors(graph)
     if cfg.init_from:
-        match(read_weights(cfg.init_from), shapes, graph, cfg.init_from)
+        match(read_weights(cfg.init_from, graph), shapes, graph, cfg.init_from)
     if cfg.freeze:
         frozen_names([key for key in shapes if not key.endswith(("running_mean", "running_var",
                                                                   "num_batches_tracked"))], cfg.freeze)
@@ -221,7 +223,7 @@ def init_torch(model: Any, graph: Any, path: str, log: Any = None) -> InitReport
     """Load FILE's matching tensors into the torch model."""
     import torch
 
-    state = read_weights(path)
+    state = read_weights(path, graph)
     target = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     chosen, report = match(state, target, graph, path)
     current = model.state_dict()
@@ -269,7 +271,7 @@ def hold_frozen_norms(model: Any) -> None:
 def init_keras(model: Any, graph: Any, path: str, log: Any = None) -> InitReport:
     from archc.transfer import load_state, read_state
 
-    state = read_weights(path)
+    state = read_weights(path, graph)
     target = {key: tuple(value.shape) for key, value in read_state(model).items()}
     chosen, report = match(state, target, graph, path)
     load_state(model, chosen, strict=False)

@@ -15,12 +15,15 @@ state_dict are unchanged, and in eval mode (or without grad) the chain runs the 
 
 from __future__ import annotations
 
+import math
+import threading
+
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["bn_relu_conv", "memory_efficient"]
+__all__ = ["bn_relu_conv", "memory_efficient", "release_workspace"]
 
 RELU_TARGETS = (F.relu, torch.relu, torch.relu_)
 
@@ -31,8 +34,43 @@ def _momentum(bn: nn.BatchNorm2d) -> float:
     return 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
 
 
+class _Workspace(threading.local):
+    """Two reusable buffers per thread, device and dtype for the chain's temporaries (the concat and the activation):
+    they live only within one forward or one backward call, so reusing them spares an allocation (and, on the CPU,
+    fresh pages to fault in) per chain and pass."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple, list[torch.Tensor]] = {}
+
+    def get(self, slot: int, like: torch.Tensor, channels: int) -> torch.Tensor:
+        shape = (like.shape[0], channels, *like.shape[2:])
+        key = (like.device, like.dtype)
+        pair = self.buffers.setdefault(key, [torch.empty(0, device=like.device, dtype=like.dtype)] * 2)
+        count = math.prod(shape)
+        if pair[slot].numel() < count:
+            pair[slot] = torch.empty(count, device=like.device, dtype=like.dtype)
+        view = pair[slot][:count].view(shape)
+        if like.is_contiguous(memory_format=torch.channels_last) and not like.is_contiguous():
+            view = pair[slot][:count].view(shape[0], *shape[2:], shape[1]).permute(0, 3, 1, 2)
+        return view
+
+
+_WORKSPACE = _Workspace()
+
+
+def release_workspace() -> None:
+    """Free this thread's reusable buffers (they are allocated again, at the size needed, on the next step)."""
+    _WORKSPACE.buffers.clear()
+
+
+def _concat(features: tuple[torch.Tensor, ...], slot: int) -> torch.Tensor:
+    if len(features) == 1:
+        return features[0]
+    return torch.cat(features, 1, out=_WORKSPACE.get(slot, features[0], sum(f.shape[1] for f in features)))
+
+
 def _normalize(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor,
-               invstd: torch.Tensor) -> torch.Tensor:
+               invstd: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """BatchNorm's output from its batch statistics, in one element-wise pass.
 
     The same arithmetic as torch's CPU kernel: per channel ``alpha = invstd * gamma`` and ``shift = beta - mean *
@@ -42,6 +80,8 @@ def _normalize(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, mean: t
     alpha = invstd * gamma.to(invstd.dtype)
     shift = torch.addcmul(beta.to(invstd.dtype), mean, alpha, value=-1)
     view = (-1,) + (1,) * (x.dim() - 2)
+    if out is not None and x.dtype == alpha.dtype:
+        return torch.addcmul(shift.view(view), x, alpha.view(view), out=out)
     return torch.addcmul(shift.view(view), x, alpha.view(view)).to(x.dtype)
 
 
@@ -52,9 +92,12 @@ class _BnReluConv(torch.autograd.Function):
     def forward(ctx, bn: nn.BatchNorm2d, conv: nn.Conv2d, momentum: float, gamma: torch.Tensor,
                 beta: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 *features: torch.Tensor) -> torch.Tensor:
-        x = features[0] if len(features) == 1 else torch.cat(features, 1)
-        normed, mean, invstd = torch.ops.aten.native_batch_norm(x, gamma, beta, bn.running_mean, bn.running_var,
-                                                                True, momentum, bn.eps)
+        x = _concat(features, 0)
+        stats = torch.empty(2, x.shape[1], device=x.device, dtype=torch.float32 if x.dtype in (
+            torch.float16, torch.bfloat16) else x.dtype)
+        normed, mean, invstd = torch.ops.aten.native_batch_norm.out(
+            x, gamma, beta, bn.running_mean, bn.running_var, True, momentum, bn.eps,
+            out=_WORKSPACE.get(1, x, x.shape[1]), save_mean=stats[0], save_invstd=stats[1])
         del x
         out = F.conv2d(normed.relu_(), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
         ctx.save_for_backward(gamma, beta, weight, mean, invstd, *features)
@@ -66,13 +109,14 @@ class _BnReluConv(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         gamma, beta, weight, mean, invstd, *features = ctx.saved_tensors
         eps, stride, padding, dilation, groups, has_bias = ctx.config
-        x = features[0] if len(features) == 1 else torch.cat(features, 1)
-        activated = _normalize(x, gamma, beta, mean, invstd).relu_()
+        x = _concat(features, 0)
+        activated = _normalize(x, gamma, beta, mean, invstd, _WORKSPACE.get(1, x, x.shape[1])).relu_()
         grad_out = grad_out.to(ctx.conv_dtype)
         grad_act, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
             grad_out, activated.to(ctx.conv_dtype), weight.to(ctx.conv_dtype), [weight.shape[0]] if has_bias else None,
             stride, padding, dilation, False, [0, 0], groups, [True, ctx.needs_input_grad[5], has_bias])
-        grad_normed = torch.ops.aten.threshold_backward(grad_act.to(activated.dtype), activated, 0)
+        grad_act = grad_act.to(activated.dtype)
+        grad_normed = torch.ops.aten.threshold_backward.grad_input(grad_act, activated, 0, grad_input=grad_act)
         del activated, grad_act
         grad_x, grad_gamma, grad_beta = torch.ops.aten.native_batch_norm_backward(
             grad_normed, x, gamma, None, None, mean, invstd, True, eps,

@@ -64,6 +64,20 @@ def test_torchvision_resnet18_state_dict_gives_strict_equal_weights(resnet18_fil
     model.load_state_dict(expected, strict=True)
 
 
+def test_a_timm_state_dict_loads_too(tmp_path: Path):
+    timm = pytest.importorskip("timm")
+    reference = timm.create_model("resnet18", pretrained=False)
+    path = tmp_path / "timm_resnet18.pth"
+    torch.save({"state_dict": reference.state_dict(), "epoch": 3}, path)  # as timm's train.py checkpoints
+    model = archc.load("resnet18", seed=1)
+    report = init_torch(model, archc.build_graph("resnet18"), str(path))
+    assert len(report.matched) == 122 and not (report.missing or report.unexpected or report.mismatched)
+    state = model.state_dict()
+    assert list(state) == list(reference.state_dict())
+    for key, value in reference.state_dict().items():
+        assert torch.equal(state[key], value), key
+
+
 def test_cli_init_from_with_another_classifier_and_frozen_backbone(resnet18_file: Any, tmp_path: Path, capsys: Any):
     path, expected = resnet18_file
     argv = ["train", "resnet18", "--set", "num_classes=10", "--init-from", str(path), "--freeze", "conv1.*",
@@ -139,3 +153,36 @@ def test_ema_is_evaluated_and_checkpointed_beside_the_weights(tmp_path: Path, ca
     assert evaluated["top1"] == pytest.approx(rows[-1]["ema_test_acc"], abs=1e-12)
     assert evaluated["recorded_test_acc"] == rows[-1]["ema_test_acc"]
 
+
+
+NORMS = """
+archc: 1
+name: norms
+input: {shape: [8, 5, 5]}
+network:
+  - {name: stem, conv: {out: 8, kernel: 3}}
+  - {name: norm, layernorm: {eps: 1.0e-6}}
+  - {name: group, groupnorm: {groups: 4}}
+  - {name: pool, global_avgpool: {keepdims: false}}
+  - {name: head, layernorm: {}}
+  - {name: fc, linear: {out: 3}}
+"""
+
+
+def test_keras_weights_h5_is_read_by_the_ops_declarations(tmp_path: Path):
+    """A .weights.h5 names its variables by number only; the ops' tensor declarations say which is which (here
+    LayerNorm and GroupNorm too), so a file of the spec's Keras model gives back every tensor exactly."""
+    spec = tmp_path / "norms.yaml"
+    spec.write_text(NORMS)
+    source = archc.load(str(spec), seed=0)
+    with torch.no_grad():
+        for tensor in source.parameters():
+            tensor.normal_()
+    torch.save(source.state_dict(), tmp_path / "norms.pt")
+    h5 = tmp_path / "norms.weights.h5"
+    assert main(["weights", "convert", "--spec", str(spec), "--from", str(tmp_path / "norms.pt"), "--to", str(h5)]) == 0
+    model = archc.load(str(spec), seed=1)
+    report = init_torch(model, archc.build_graph(str(spec)), str(h5))
+    assert len(report.matched) == 10 and not (report.missing or report.unexpected or report.mismatched)
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
