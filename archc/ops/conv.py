@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, model_validator
@@ -122,12 +123,12 @@ class Conv(OpSpec):
 
 @register_op("linear")
 class Linear(OpSpec):
-    """Fully connected layer over [features]."""
+    """Fully connected layer over [features], or over the features of each token of [N, D] (as nn.Linear)."""
 
-    summary = "fully connected layer over [features]"
+    summary = "fully connected layer over [features] (or the last axis of [N, D] tokens)"
     examples = (Example((5,), {"out": 3}), Example((5,), {"out": 3, "bias": False, "bias_init": "zeros"}))
     traits = {"weighted", "fresh output", "reduced precision"}
-    tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, x[0][0]), keras="Dense.kernel",
+    tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, x[0][-1]), keras="Dense.kernel",
                           init=lambda attrs: attrs.init), bias("Dense"))
     out: PositiveCount
     bias: bool = True
@@ -135,8 +136,8 @@ class Linear(OpSpec):
     bias_init: BiasInit = "torch_default"
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
-        expect_rank(inputs[0], (1,), "linear")
-        return (self.out,)
+        expect_rank(inputs[0], (1, 2), "linear")
+        return (*inputs[0][:-1], self.out)
 
     def count_macs(self, inputs: list[Shape], output: Shape) -> int:
-        return inputs[0][0] * self.out
+        return math.prod(inputs[0]) * self.out

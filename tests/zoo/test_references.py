@@ -33,7 +33,8 @@ ALWAYS = {"vgg11_bn", "alexnet"}
 #: uniform(a): init with arguments, issue 13): strict xfail, so each mark must go when the spec can say it
 INIT_PENDING = {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "squeezenet1_0",
                 "squeezenet1_1", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
-                "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"}
+                "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+                "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"}
 COUNTERPARTS = counterparts()
 
 

@@ -25,4 +25,4 @@ def lower_conv(node: LoweringNode) -> Module:
 @register_lowering("linear")
 def lower_linear(node: LoweringNode) -> Module:
     """nn.Linear over [N, features]."""
-    return Module(nn.Linear, (node.in_channels, node.attrs.out), {"bias": node.attrs.bias})
+    return Module(nn.Linear, (node.input_shapes[0][-1], node.attrs.out), {"bias": node.attrs.bias})
