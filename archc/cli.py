@@ -332,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a read-only folder, a full disk, a file where a folder should be: one line, no trace
         print(f"archc: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("archc: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a TrainingInterrupted says where its checkpoint is
+        print(f"archc: {exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 

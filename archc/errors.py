@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -198,7 +199,8 @@ def lowering_node(name: str, data: dict) -> Iterator[None]:
     except Exception as exc:
         if not is_allocation_failure(exc):
             raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = re.sub(r"^\{\{[^}]*\}\}\s*", "", first)[:200]  # TensorFlow's "{{function_node ...}}" prefix
         raise SpecError(Diagnostic(f"cannot allocate the weights or output of '{name}' ({data.get('op')}): {first}",
                                    data.get("pos"), data.get("path", ""),
                                    "make the node smaller, or free memory on the machine")) from None

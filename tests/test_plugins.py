@@ -138,3 +138,84 @@ def test_the_plugin_op_passes_the_conformance_test(site, tmp_path):
                  timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "2 passed" in result.stdout
+
+
+#: an op whose torch layer is the plugin's own nn.Module class, imported by name from the emitted file
+AFFINE_PLUGIN = '''\
+import torch
+from torch import nn
+
+from archc.backends.torch.registry import Module, register_lowering
+from archc.ops.registry import Example, OpSpec, TensorDecl, register_op
+
+
+def _channels(attrs, inputs):
+    return (inputs[0][0],)
+
+
+class ChannelAffine(nn.Module):
+    def __init__(self, channels: int, scale: float = 1.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels,), scale))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return x * self.weight.view(shape) + self.bias.view(shape)
+
+
+@register_op("channel_affine")
+class ChannelAffineOp(OpSpec):
+    summary = "x * weight + bias per channel"
+    traits = {"elementwise"}
+    tensors = (TensorDecl("weight", "per-channel vector", _channels, init=lambda a: a.scale, constructor_init=None),
+               TensorDecl("bias", "per-channel vector", _channels, init=lambda a: 0.0, constructor_init=0.0))
+    examples = (Example((4, 3, 3)),)
+    scale: float = 0.5
+
+
+@register_lowering("channel_affine")
+def lower(node):
+    return Module(ChannelAffine, (node.in_channels,), {"scale": node.attrs.scale})
+'''
+
+AFFINE_CHECK = '''\
+import torch
+import affine_plugin  # registers the op, as an entry point would
+import archc
+from archc.backends.torch import build_model, emit_source
+
+spec = """
+archc: 1
+name: affine
+input: {shape: [4, 3, 3]}
+network:
+  - {name: conv, conv: {out: 6, kernel: 1}}
+  - {name: scale, channel_affine: {scale: 0.25}}
+"""
+graph = archc.build_graph(spec)
+assert graph.nodes["scale"]["params"] == 12, graph.nodes["scale"]["params"]
+model = build_model(graph, seed=0).eval()
+assert type(model.scale) is affine_plugin.ChannelAffine and torch.all(model.scale.weight == 0.25)
+source = emit_source(graph)
+assert "import affine_plugin" in source and "affine_plugin.ChannelAffine(6, scale=0.25)" in source, source
+namespace = {"__name__": "emitted"}
+exec(source, namespace)
+emitted = namespace["Affine"]().eval()
+emitted.load_state_dict(model.state_dict(), strict=True)
+x = torch.randn(2, 4, 3, 3)
+with torch.no_grad():
+    assert torch.equal(emitted(x), model(x))
+print("affine ok")
+'''
+
+
+def test_a_plugin_layer_class_is_built_and_emitted_by_name(tmp_path):
+    """A lowering may describe the plugin's own nn.Module subclass: the GraphModule holds it at the node's name, the
+    emitted file imports its module, and both agree."""
+    pytest.importorskip("torch")
+    (tmp_path / "affine_plugin.py").write_text(AFFINE_PLUGIN, encoding="utf-8")
+    (tmp_path / "check.py").write_text(AFFINE_CHECK, encoding="utf-8")
+    result = subprocess.run([sys.executable, "check.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "affine ok"

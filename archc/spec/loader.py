@@ -343,13 +343,17 @@ def load_file(path: str | Path) -> Any:
     """Read and parse a spec file; a missing, unreadable or non-UTF-8 file is a SpecError too."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:  # bounded: a device or a huge file must not be read whole
+            data = handle.read(MAX_SOURCE_BYTES * 4 + 1)
     except FileNotFoundError:
         raise SpecError(Diagnostic(f"no such file: {path}")) from None
     except IsADirectoryError:
         raise SpecError(Diagnostic(f"{path} is a folder, not a spec file")) from None
     except OSError as exc:
         raise SpecError(Diagnostic(f"cannot read {path}: {exc.strerror or exc}")) from None
+    if len(data) > MAX_SOURCE_BYTES * 4:  # more bytes than the characters allowed can take in UTF-8
+        raise SpecError(Diagnostic(f"the spec is larger than {MAX_SOURCE_BYTES:,} characters",
+                                   Position(str(path), 1, 1)))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

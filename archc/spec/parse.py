@@ -102,6 +102,12 @@ def read_source(source: Any) -> tuple[Any, str | None]:
         is_dir = False
     if is_dir:
         raise SpecError(Diagnostic(f"{source} is a folder, not a spec file"))
+    try:
+        special = path.exists()  # neither a file nor a folder: a device, a pipe, a socket
+    except (OSError, ValueError):
+        special = False
+    if special:
+        raise SpecError(Diagnostic(f"{source} is not a regular file (a device, a pipe or a socket?)"))
     if source.endswith((".yaml", ".yml")) or "/" in source:
         raise SpecError(Diagnostic(f"no such file: {source}"))
     raise SpecError(Diagnostic(f"'{source}' is neither a file nor a zoo spec",

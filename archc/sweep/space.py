@@ -26,7 +26,7 @@ from archc.spec.loader import LList, LMap, load_file
 TRAIN_OPTIONS: dict[str, type] = {
     "lr": float, "batch_size": int, "epochs": int, "weight_decay": float, "momentum": float, "nesterov": bool,
     "optimizer": str, "schedule": str, "warmup_epochs": float, "label_smoothing": float, "random_crop": int,
-    "hflip": bool, "step_size": int, "gamma": float, "seed": int,
+    "hflip": bool, "step_size": int, "gamma": float, "seed": int, "grad_clip": float, "ema": float,
 }
 RANGE_KEYS = ("low", "high", "step", "log")
 #: at most this many values of an integer range are listed for the static budget check

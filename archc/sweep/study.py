@@ -110,6 +110,8 @@ def prepare_sweep(cfg: SweepConfig) -> Sweep:
     overrides, notes = list(cfg.overrides), []
     spec, overrides = _fit_classes(cfg, spec, overrides, space, notes)
     _check_train_values(cfg, space)
+    if cfg.sampler == "grid" and space.grid() is None:
+        raise SweepError("--sampler grid needs a space of choices and integer ranges of at most 16 values")
     budget = Budget(cfg.max_macs, cfg.max_params)
     costs = Costs(spec)
     candidates, exhaustive = space.spec_candidates(STATIC_CHECK_LIMIT)
@@ -280,11 +282,8 @@ def _sampler(sweep: Sweep) -> Any:
 
     seed, name = sweep.cfg.sampler_seed, sweep.cfg.sampler
     if name == "grid":
-        grid = sweep.space.grid()
-        if grid is None:
-            raise SweepError("--sampler grid needs a space of choices and integer ranges of at most 16 values")
         # trial k takes the k-th candidate of the seeded shuffle: one seed on every machine, so none is run twice
-        return optuna.samplers.GridSampler(grid, seed=0 if seed is None else seed)
+        return optuna.samplers.GridSampler(sweep.space.grid(), seed=0 if seed is None else seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
@@ -367,9 +366,16 @@ class _Objective:
         self.last_problem = ""
 
     def __call__(self, trial: Any) -> Any:
+        self.outcome = "failed"  # until it is known to be otherwise
+        try:
+            return self._evaluate(trial)
+        except (KeyboardInterrupt, TrainingInterrupted):
+            trial.set_user_attr("interrupted", True)  # the next run of the sweep queues it again and resumes it
+            raise
+
+    def _evaluate(self, trial: Any) -> Any:
         import optuna
 
-        self.outcome = "failed"  # until it is known to be otherwise
         spec_values, train_values = self.sweep.space.suggest(trial)
         shown = " ".join(f"{k}={v}" for k, v in {**spec_values, **train_values}.items())
         earlier = self._same_candidate(trial)
@@ -397,9 +403,6 @@ class _Objective:
         except TrainError as exc:
             self._say(trial, f"{shown}: training failed: {exc}")
             self.last_problem = f"{shown}: {exc}"
-            raise
-        except (KeyboardInterrupt, TrainingInterrupted):
-            trial.set_user_attr("interrupted", True)  # the next run of the sweep resumes it (requeue_interrupted)
             raise
         self.outcome = "trained"
         return self._record(trial, history, run_dir, costs, shown)

@@ -14,8 +14,11 @@ class TrainError(Exception):
     """A training setup that cannot work: data that does not fit the spec, a checkpoint of another spec, ..."""
 
 
-class TrainingInterrupted(Exception):
-    """Ctrl-C (SIGINT) stopped training at a step boundary; ``run_dir`` holds a checkpoint to --resume from."""
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped training at a step boundary; ``run_dir`` holds a checkpoint to --resume from.
+
+    A KeyboardInterrupt, so that callers that handle Ctrl-C (``archc sweep`` marks the trial to resume) still do.
+    """
 
     def __init__(self, message: str, run_dir: Path | None):
         super().__init__(message)

@@ -204,11 +204,11 @@ def measure(graph: Graph, steps: int = 0, batch_size: int = 64, data: str = "syn
     """
     import torch
 
-    from archc.backends.torch import build_model
+    from archc.api import lower
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
-    model = build_model(graph, seed=seed).to(device)
+    model = lower(graph, "torch", seed).to(device)  # the limits are checked first (archc/passes/limits.py)
     layers = weighted_layers(graph)
     profile = Profile(graph.graph.get("name", ""), data, batch_size, steps, lr, seed, device, layers)
     x, y = (t.to(device) for t in batch_for(graph, batch_size, data, seed, 0, data_dir))

@@ -112,6 +112,18 @@ def test_an_allocation_failure_while_lowering_names_the_node(tmp_path, capsys):
     assert "Traceback" not in err and not out.exists()
 
 
+@pytest.mark.slow  # TensorFlow's import: about 15 s on 2 cores
+def test_an_allocation_failure_in_keras_names_the_node(tmp_path, capsys):
+    pytest.importorskip("torch")  # torch before TensorFlow in one process
+    pytest.importorskip("keras")
+    out = tmp_path / "huge.keras"
+    status, _, err = run(capsys, "compile", spec(tmp_path, HUGE, "huge.yaml"), "-o", str(out),
+                         "--max-params", "1e15", "--max-activation-bytes", "1e16")
+    assert status == 2 and "Traceback" not in err
+    assert "huge.yaml:6:17: error: network[1]: cannot allocate the weights or output of 'big' (conv): OOM" in err
+    assert not out.exists()
+
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 64 KiB tmpfs (needs root; skipped elsewhere): writes to it fail with ENOSPC."""
@@ -191,3 +203,14 @@ def test_the_backend_suffixes_match_the_backends():
     for suffix, name in BACKEND_SUFFIXES.items():
         if name != "keras":  # keras' suffix is checked in tests/backends/keras (its import takes seconds)
             assert backend_module(name).DEFAULT_SUFFIX == suffix
+
+
+def test_a_device_is_not_read_whole(capsys):
+    from archc.spec.loader import load_file
+
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    status, _, err = run(capsys, "validate", "/dev/zero")
+    assert status == 2 and "/dev/zero is not a regular file" in err
+    with pytest.raises(archc.SpecError, match="larger than 10,000,000 characters"):
+        load_file("/dev/zero")  # read up to the limit only, then refused

@@ -112,9 +112,12 @@ def test_se_resnet50_adds_an_se_namespace_per_block(resnet50: archc.Graph) -> No
     assert [name for name, _ in groups] == [f"{block}.se" for block in blocks]
     assert {tuple(n.name.rsplit(".", 1)[1] for n in nodes) for _, nodes in groups} == {
         ("global_avgpool", "fc1", "relu", "fc2", "sigmoid", "mul")}
-    # each block's residual sum now reads the SE output instead of bn3
-    assert [(c.name, c.inputs_old[0], c.inputs_new[0]) for c in result.changed] == [
+    # each block's residual sum now reads the SE output instead of bn3; bn3 starts at gamma 0 (timm's zero_init_last)
+    rewired = [c for c in result.changed if c.inputs_changed]
+    assert [(c.name, c.inputs_old[0], c.inputs_new[0]) for c in rewired] == [
         (f"{block}.add", f"{block}.bn3", f"{block}.se.mul") for block in blocks]
+    assert [(c.name, c.attrs) for c in result.changed if not c.inputs_changed] == [
+        (f"{block}.bn3", (AttrChange("gamma_init", 1.0, 0.0),)) for block in blocks]
 
     # SE on C channels: fc1 C -> r and fc2 r -> C, 1x1 convs with bias, r = make_divisible(C / 16, 8)
     def se_params(channels: int) -> int:
@@ -183,8 +186,9 @@ def test_to_dict_is_json(resnet50: archc.Graph) -> None:
     data = json.loads(json.dumps(result.to_dict()))
     assert data["identical"] is False and data["a"] == "resnet50" and data["b"] == "se_resnet50"
     assert len(data["added"]) == 16 * 6 and data["added"][0]["group"] == "layer1.0.se"
-    assert data["changed"][0]["inputs"] == {"old": ["layer1.0.bn3", "layer1.0.downsample.1"],
-                                            "new": ["layer1.0.se.mul", "layer1.0.downsample.1"]}
+    add = next(change for change in data["changed"] if change["name"] == "layer1.0.add")
+    assert add["inputs"] == {"old": ["layer1.0.bn3", "layer1.0.downsample.1"],
+                             "new": ["layer1.0.se.mul", "layer1.0.downsample.1"]}
     assert data["total"]["params_delta"] == 28_088_024 - 25_557_032
     assert isinstance(result, GraphDiff)
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import archc
-from archc.diff import diff_graphs, grouped
+from archc.diff import AttrChange, diff_graphs, grouped
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ROOT / "docs" / "variants"
@@ -105,6 +105,8 @@ def example_residual_params(num_classes: int = 1000) -> int:
 CASES = {
     # file: (expected parameters, output shape, the input of the forward pass)
     "resnet50_se_late.yaml": (resnet50_params(se_stages=(2, 3)), (1000,), (3, 224, 224)),
+    # ECA: one kernel of 5 weights per bottleneck of 256 to 1024 channels, of 7 for 2048 (timm's kernel rule)
+    "resnet50_attention.yaml": (resnet50_params() + 5 * (3 + 4 + 6) + 7 * 3, (1000,), (3, 224, 224)),
     "densenet_fashion_highway.yaml": (densenet_bc_highway_params(), (10,), (1, 28, 28)),
     "fashion_hybrid.yaml": (fashion_hybrid_params(), (10,), (1, 28, 28)),
 }
@@ -146,10 +148,14 @@ def test_se_late_differs_from_se_resnet50_only_by_the_early_se() -> None:
     blocks = [f"layer{s + 1}.{i}" for s, count in enumerate([3, 4]) for i in range(count)]
     assert [group for group, _ in grouped(result.removed)] == [f"{block}.se" for block in blocks]
     assert result.added == [] and result.shapes == []
-    # each early block's residual sum reads bn3 again instead of the SE output; its other input is unchanged
-    assert [(c.name, c.inputs_old[0], c.inputs_new[0]) for c in result.changed] == [
+    # each early block's residual sum reads bn3 again instead of the SE output; its other input is unchanged. The
+    # variant extends resnet50, so its bn3 start at gamma 1, where se_resnet50 zero-inits them (timm's zero_init_last)
+    rewired = [c for c in result.changed if c.inputs_changed]
+    assert [(c.name, c.inputs_old[0], c.inputs_new[0]) for c in rewired] == [
         (f"{block}.add", f"{block}.se.mul", f"{block}.bn3") for block in blocks]
-    assert all(c.inputs_old[1] == c.inputs_new[1] and not c.attrs for c in result.changed)
+    assert all(c.inputs_old[1] == c.inputs_new[1] and not c.attrs for c in rewired)
+    assert {(c.name.rsplit(".", 1)[1], c.attrs) for c in result.changed if not c.inputs_changed} == {
+        ("bn3", (AttrChange("gamma_init", 0.0, 1.0),))}
     assert result.total.params_delta == -sum(count * se(256 * 2**s) for s, count in enumerate([3, 4]))
 
 

@@ -74,6 +74,13 @@ def test_four_trials_under_a_mac_budget_train_only_the_feasible(tmp_path, capsys
     assert (out / "sweep.png").stat().st_size > 0 and (out / "sweep.json").is_file()
     printed = capsys.readouterr().out
     assert "over budget, pruned (not trained)" in printed and "Pareto front" in printed
+    # the trials are ordinary runs: `archc runs` lists them with the sweep's counts and accuracies
+    assert main(["runs", str(out), "--json"]) == 0
+    listed = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert sorted(listed) == runs
+    for trial in (t for t in trials.values() if "run" in t.user_attrs):
+        row = listed[Path(trial.user_attrs["run"]).name]
+        assert (row["macs"], row["last_test_acc"]) == (trial.user_attrs["macs"], trial.value)
 
     # the same command again: the study is complete, nothing is trained again
     assert main(args) == 0
@@ -182,6 +189,8 @@ def test_bad_budget_and_options(tmp_path, capsys):
     assert "--max-macs takes a count such as" in refused(tmp_path, capsys, "width: [4]\n", "--max-macs", "lots")
     assert "--trials must be positive" in refused(tmp_path, capsys, "width: [4]\n", "--trials", "0")
     assert "takes int values, got 'big'" in refused(tmp_path, capsys, "batch_size: [32, big]\n")
+    assert "--sampler grid needs a space of choices" in refused(tmp_path, capsys, "lr: {low: 0.01, high: 0.1}\n",
+                                                                 "--sampler", "grid")
 
 
 @needs_fashion_mnist
@@ -245,3 +254,29 @@ def test_an_interrupted_trial_resumes_on_the_next_run(tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2]
     assert [p.name for p in out.glob("trial-*")] == [run.name]  # no second run folder
+
+
+@needs_fashion_mnist
+def test_a_keras_sweep(tmp_path):
+    """--backend keras: the trials are trained by model.fit (in a subprocess: TensorFlow after torch in one process
+    crashes, see tests/train/test_keras.py)."""
+    pytest.importorskip("keras")
+    import os
+    import subprocess
+    import sys
+
+    space = write_space(tmp_path, "width: [4, 32]\n")
+    out = tmp_path / "keras"
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    args = sweep_args(space, out, "--trials", "2", "--max-macs", str(BUDGET), "--sampler", "grid", "--backend", "keras")
+    del args[args.index("--threads"):args.index("--threads") + 2]  # a torch option
+    done = subprocess.run([sys.executable, "-m", "archc", *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    study = optuna.load_study(study_name="keras", storage=f"sqlite:///{out / 'study.db'}")
+    assert {t.params["width"]: t.state.name for t in study.trials} == {4: "COMPLETE", 32: "PRUNED"}
+    run = Path(next(t for t in study.trials if t.state.name == "COMPLETE").user_attrs["run"])
+    assert (run / "checkpoints" / "last.keras").is_file()
+    assert json.loads((run / "config.json").read_text())["train"]["backend"] == "keras"
