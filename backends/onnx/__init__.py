@@ -62,3 +62,19 @@ def save(model: Any, graph: Graph, path: str | Path, opset: int = OPSET) -> None
                               dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in names}})
     finally:
         model.train(was_training)
+
+
+def optimize(model: Any, **options: Any) -> Any:
+    """The torch backend's inference folding (the ONNX file is written from the torch model)."""
+    from archc.backends.torch import optimize as fold
+
+    return fold(model, **options)
+
+
+def apply_passes(model: Any, memory_efficient: bool = False, optimize: bool = False) -> Any:
+    """``archc.load(..., backend="onnx", optimize=True)``: the folded torch model, portable (no prepacked weights)."""
+    if optimize:
+        from archc.backends.torch import optimize as fold
+
+        model = fold(model, prepack=False)
+    return model
