@@ -57,8 +57,8 @@ def test_spec_outputs_in_torch_source_pt2_and_onnx(tmp_path):
         np.testing.assert_allclose(result, reference.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_keras_is_a_multi_output_model_equal_to_torch():
-    pytest.importorskip("keras")
+def test_keras_is_a_multi_output_model_equal_to_torch(tmp_path):
+    keras = pytest.importorskip("keras")
     from archc.transfer import transfer_weights
 
     model = archc.load(SPEC, seed=0).eval()
@@ -69,6 +69,11 @@ def test_keras_is_a_multi_output_model_equal_to_torch():
         expected = model(x)
     results = keras_model(x.permute(0, 2, 3, 1).numpy(), training=False)
     assert len(results) == 3
+    from archc.backends import keras as keras_backend
+
+    keras_backend.save(keras_model, archc.build_graph(SPEC), tmp_path / "m.keras")  # a .keras file keeps the outputs
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert [tuple(o.shape[1:]) for o in loaded.outputs] == [(16, 16, 8), (8, 8, 16), (10,)]
     for result, reference in zip(results, expected):
         reference = reference.numpy()
         reference = reference.transpose(0, 2, 3, 1) if reference.ndim == 4 else reference
