@@ -128,7 +128,10 @@ def _top_level(defs: dict[str, Any], ops: dict[str, Any], refs: dict[str, str]) 
                               "properties": copy.deepcopy(defs[refs[name].split("/")[-1]].get("properties", {})),
                               "additionalProperties": False} for name in ops},
         "additionalProperties": False}
-    properties["extends"] = {"type": "string", "description": "a zoo spec name or a path relative to this file"}
+    one = {"type": "string"}
+    properties["extends"] = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}],
+                             "description": "a zoo spec name or a path relative to this file, or a list of them "
+                                            "(merged in order, each over the ones before)"}
     block = defs["BlockSpec"]
     block["properties"]["body"] = {**_ITEMS_REF, "minItems": 1}
     block["properties"]["params"] = {"type": "object",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from archc.ir.graph import Graph
-from archc.ops.registry import OPS, ROLES, TensorDecl
+from archc.ops.registry import OPS, ROLES, Role, TensorDecl
 
 #: Keras' torch backend keeps layer weights in a torch ParameterDict, whose keys cannot hold ".": there, and only there,
 #: Keras layer names spell the node's dots as ">" (which no node name contains and every Keras backend accepts)
@@ -76,7 +76,7 @@ def expected_tensors(graph: Graph) -> dict[str, tuple[int, ...]]:
     for name, data in graph.op_nodes():
         inputs = [graph.nodes[source]["shape"] for source in data["inputs"]]
         for tensor in data["attrs"].declared_tensors(inputs):
-            shapes[f"{name}.{tensor.name}"] = tensor.shape
+            shapes[tensor.decl.key(name)] = tensor.shape
     return shapes
 
 
@@ -120,8 +120,8 @@ def _variable_name(variable: Any) -> str:
     return str(getattr(variable, "path", None) or variable.name).rsplit("/", 1)[-1]
 
 
-def _keras_tensors(model: Any) -> dict[str, tuple[Any, tuple[int, ...] | None]]:
-    """torch key -> (Keras variable, axis permutation to torch) for every weight of a Keras model."""
+def _keras_tensors(model: Any) -> dict[str, tuple[Any, Role]]:
+    """torch key -> (Keras variable, its layout role) for every weight of a Keras model."""
     table = keras_table()
     out: dict[str, tuple[Any, tuple[int, ...] | None]] = {}
     for layer in model.layers:
@@ -136,7 +136,7 @@ def _keras_tensors(model: Any) -> dict[str, tuple[Any, tuple[int, ...] | None]]:
                                     f"map ('{name}'); mappable layers: {', '.join(mappable)}")
             found.append((decl, variable))
         for decl, variable in found:
-            out[f"{node_name(layer.name)}.{decl.name}"] = (variable, ROLES[decl.role].to_torch)
+            out[decl.key(node_name(layer.name))] = (variable, ROLES[decl.role])
     return out
 
 
@@ -144,9 +144,8 @@ def _read_keras(model: Any) -> dict[str, Any]:
     import numpy as np
 
     state = {}
-    for key, (variable, to_torch) in _keras_tensors(model).items():
-        value = np.asarray(variable.numpy())
-        state[key] = value.transpose(to_torch) if to_torch else value
+    for key, (variable, role) in _keras_tensors(model).items():
+        state[key] = role.keras_to_torch(np.asarray(variable.numpy()))
     return state
 
 
@@ -154,17 +153,12 @@ def _load_keras(model: Any, state: Mapping[str, Any], strict: bool) -> None:
     import numpy as np
 
     targets = _keras_tensors(model)
-    shapes = {key: _torch_shape(tuple(variable.shape), to_torch) for key, (variable, to_torch) in targets.items()}
+    shapes = {key: role.torch_shape_of(tuple(variable.shape)) for key, (variable, role) in targets.items()}
     check_state(state, shapes, strict)
-    for key, (variable, to_torch) in targets.items():
+    for key, (variable, role) in targets.items():
         if key in state:
-            value = _to_numpy(state[key])
-            value = value.transpose(np.argsort(to_torch)) if to_torch else value
+            value = role.torch_to_keras(_to_numpy(state[key]), tuple(variable.shape))
             variable.assign(np.ascontiguousarray(value, dtype=variable.dtype))
-
-
-def _torch_shape(keras_shape: tuple[int, ...], to_torch: tuple[int, ...] | None) -> tuple[int, ...]:
-    return tuple(keras_shape[axis] for axis in to_torch) if to_torch else keras_shape
 
 
 # ---- torch --------------------------------------------------------------------------------------------------------

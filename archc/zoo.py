@@ -28,7 +28,9 @@ def zoo_names() -> list[str]:
 
 def zoo_path(name: str) -> Path | None:
     """Path of the zoo spec called ``name``, or None."""
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", name):
+    # one level of folders (``attention/blocks``): libraries of templates that specs extend, not models of the zoo
+    if not isinstance(name, str) or not re.fullmatch(r"([A-Za-z0-9_][A-Za-z0-9_\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]*",
+                                                     name):
         return None
     path = zoo_dir() / f"{name}.yaml"
     try:

@@ -62,6 +62,8 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
 
 def node_tensors(model: torch.nn.Module) -> dict[str, tuple[tuple[int, ...], bool]]:
     """The op node's torch tensors: suffix -> (shape, is a parameter)."""
+    if "node" in dict(model.named_parameters()):  # a bare parameter at the node's name (layer_scale)
+        return {"": (tuple(model.get_parameter("node").shape), True)}
     module = model.get_submodule("node") if "node" in dict(model.named_modules()) else None
     if module is None:
         return {}
@@ -141,7 +143,7 @@ def _check_keras(op, graph, model, x, expected) -> None:
     assert op in KERAS_LOWERINGS, f"op '{op}' has no Keras lowering (archc.backends.keras.register_lowering)"
     keras_model = build_keras(graph, seed=0)
     keras_state = read_state(keras_model)
-    wanted = {f"node.{name}": shape for name, (shape, _) in declared(graph).items()
+    wanted = {f"node.{name}" if name else "node": shape for name, (shape, _) in declared(graph).items()
               if not f".{name}".endswith(torch_only_suffixes())}
     assert {key: tuple(value.shape) for key, value in keras_state.items()} == wanted, \
         f"op '{op}': the Keras layer's tensors differ from the declared ones"

@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
     group.add_argument("--max-macs", metavar="X", help="budget: MACs per image (25000000, 25M, 1.5G)")
     group.add_argument("--max-params", metavar="Y", help="budget: parameters (250k, 1.2M)")
     group.add_argument("--objective", default="accuracy", choices=["accuracy", "accuracy,macs", "accuracy,params"],
-                       help="maximize test accuracy, or also minimize MACs / params (a Pareto front)")
+                       metavar="OBJECTIVE", help="accuracy (default: maximize the test accuracy), accuracy,macs or "
+                                                 "accuracy,params (also minimize MACs / params: a Pareto front)")
     group.add_argument("--sampler", default="tpe", choices=["tpe", "nsga2", "random", "grid"],
                        help="Optuna's sampler (default tpe; grid tries every candidate of a finite space once)")
     group.add_argument("--sampler-seed", type=int, metavar="N",

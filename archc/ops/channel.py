@@ -1,5 +1,5 @@
 """Ops across the channel axis: channel_shuffle and chunk (ShuffleNet), channel_mean / channel_max (CBAM's spatial
-attention)."""
+attention), channel_conv (ECA's 1-D conv across channels)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from archc.ops.registry import (
     PositiveCount,
     Shape,
     ShapeError,
+    TensorDecl,
     expect_rank,
     register_op,
 )
@@ -88,3 +89,36 @@ class ChannelMax(_ChannelReduce):
     summary = "max over the channels: [C, H, W] -> [1, H, W] (CBAM)"
     examples = (Example((4, 3, 3)),)
     traits = {"keeps dtype", "keeps sign"}
+
+
+def _channel_kernel(attrs, inputs: list[Shape]) -> Shape:
+    return (1, 1, attrs.kernel)
+
+
+@register_op("channel_conv")
+class ChannelConv(OpSpec):
+    """ECA's 1-D convolution across the channels of a [C, 1, 1] tensor: one kernel of size ``kernel`` slid over C,
+    zero padded to keep C, no bias (timm's EcaModule ``conv``: nn.Conv1d(1, 1, k, padding=(k - 1) // 2))."""
+
+    summary = "1-D conv across the channels of [C, 1, 1] (ECA)"
+    examples = (Example((6, 1, 1), {"kernel": 3}), Example((9, 1, 1), {"kernel": 5}))
+    traits = {"weighted", "fresh output", "reduced precision"}
+    tensors = (TensorDecl("weight", "conv1d kernel", _channel_kernel, keras="Conv1D.kernel",
+                          init=lambda attrs: "torch_default"),)
+    kernel: PositiveCount = 3
+
+    @model_validator(mode="after")
+    def _odd(self) -> ChannelConv:
+        if self.kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd (it keeps the channel count), got {self.kernel}")
+        return self
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        if len(shape) != 3 or shape[1:] != (1, 1):
+            raise ShapeError(f"channel_conv expects [C, 1, 1] input, got {list(shape)}",
+                             hint="global_avgpool first (ECA pools, then convolves across channels)")
+        return shape
+
+    def count_macs(self, inputs: list[Shape], output: Shape) -> int:
+        return output[0] * self.kernel

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import BeforeValidator, model_validator
 
+from archc.ops.initializers import InitArgs, parse_init
 from archc.ops.registry import (
     Example,
     NonNegativeCount,
@@ -21,7 +22,7 @@ from archc.ops.registry import (
 )
 
 #: Weight initialisation schemes; defaults reproduce the reference implementations (documented in docs/spec-format.md).
-WeightInit = Literal[
+InitName = Literal[
     "torch_default",  # kaiming_uniform(a=sqrt(5)), what nn.Conv2d / nn.Linear do on construction
     "kaiming_normal",  # fan_in, gain sqrt(2): torchvision DenseNet
     "kaiming_normal_fan_out",  # fan_out, gain sqrt(2): torchvision ResNet
@@ -30,6 +31,8 @@ WeightInit = Literal[
     "xavier_normal",
     "zeros",
 ]
+#: a scheme name or an initialiser with arguments ({normal: {std: 0.01}}, archc.ops.initializers)
+WeightInit = Annotated[InitName | InitArgs, BeforeValidator(parse_init)]
 BiasInit = Literal["torch_default", "zeros"] | Number
 IntPair = PositiveCount | tuple[PositiveCount, PositiveCount]
 NonNegPair = NonNegativeCount | tuple[NonNegativeCount, NonNegativeCount]

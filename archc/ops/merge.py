@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from archc.ops.conv import IntPair
 from archc.ops.registry import Example, OpSpec, PositiveCount, Shape, ShapeError, expect_rank, numel, pair, register_op
 
@@ -92,20 +94,31 @@ class Sub(OpSpec):
 
 @register_op("concat")
 class Concat(OpSpec):
-    summary = "concatenation along channels / features"
-    examples = (Example((4, 3, 3), inputs=2), Example((6,), inputs=3))
+    """Concatenation along the channels (features), or along ``axis: height`` / ``width`` of [C, H, W] tensors
+    (CBAM stacks its average- and max-pooled descriptors side by side, so one 1x1 conv serves both)."""
+
+    summary = "concatenation along channels / features (or height / width)"
+    examples = (Example((4, 3, 3), inputs=2), Example((6,), inputs=3), Example((4, 3, 3), {"axis": "width"}, 2))
     traits = {"merge", "fresh output", "promotes dtype", "keeps sign"}
     symbol = "‖"
     arity = None
+    axis: Literal["channels", "height", "width"] = "channels"
+
+    @property
+    def dim(self) -> int:
+        """The axis of the logical shape (0 channels, 1 height, 2 width)."""
+        return ("channels", "height", "width").index(self.axis)
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
-        first = inputs[0]
+        first, dim = inputs[0], self.dim
+        if dim and len(first) != 3:
+            raise ShapeError(f"concat along {self.axis} needs [C, H, W] inputs, got {list(first)}")
         for other in inputs[1:]:
             _check_ranks(first, other, "concatenate")
-            if other[1:] != first[1:]:
-                raise ShapeError(f"cannot concatenate {list(other)} with {list(first)}: only the channel axis may "
-                                 "differ", hint="downsample both branches to the same height and width")
-        return (sum(shape[0] for shape in inputs), *first[1:])
+            if [n for i, n in enumerate(other) if i != dim] != [n for i, n in enumerate(first) if i != dim]:
+                raise ShapeError(f"cannot concatenate {list(other)} with {list(first)} along {self.axis}: only that "
+                                 "axis may differ", hint="downsample both branches to the same height and width")
+        return tuple(sum(shape[dim] for shape in inputs) if i == dim else n for i, n in enumerate(first))
 
 
 @register_op("channel_pad")

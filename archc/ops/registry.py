@@ -68,6 +68,9 @@ class Role:
     to_keras: tuple[int, ...] | None = None  # axis permutation torch layout -> Keras layout; None: the same
     counted: bool = True  # False: bookkeeping (BatchNorm's batch counter), not a parameter nor a statistic
     drawn: bool = False  # frameworks draw it at random on construction: the op must declare its initial value
+    #: the torch shape of a Keras variable of this role whose layout is a reshape, not a permutation
+    #: (a [C, 1, 1] scale held as a (1, 1, C, 1) depthwise kernel); None: a permutation (``to_keras``)
+    torch_shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
 
     @property
     def to_torch(self) -> tuple[int, ...] | None:
@@ -77,6 +80,23 @@ class Role:
         for keras_axis, torch_axis in enumerate(self.to_keras):
             inverse[torch_axis] = keras_axis
         return tuple(inverse)
+
+    def torch_shape_of(self, keras_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if self.torch_shape is not None:
+            return self.torch_shape(keras_shape)
+        return tuple(keras_shape[axis] for axis in self.to_torch) if self.to_torch else keras_shape
+
+    def keras_to_torch(self, value: Any) -> Any:
+        """A Keras variable's value (numpy) in torch layout."""
+        if self.torch_shape is not None:
+            return value.reshape(self.torch_shape(value.shape))
+        return value.transpose(self.to_torch) if self.to_torch else value
+
+    def torch_to_keras(self, value: Any, keras_shape: tuple[int, ...]) -> Any:
+        """A torch-layout value (numpy) in the layout of a Keras variable of ``keras_shape``."""
+        if self.torch_shape is not None:
+            return value.reshape(keras_shape)
+        return value.transpose(self.to_keras) if self.to_keras else value
 
 
 #: every layout role a tensor may declare
@@ -88,6 +108,8 @@ ROLES: dict[str, Role] = {
     "bias": Role("per-output-channel bias, added after a conv or linear; torch's default draw depends on the fan-in "
                  "of the op's drawn weight", drawn=True),
     "per-channel vector": Role("one value per channel or feature: norm scale, shift and running statistics"),
+    "channel scale": Role("a learned scale per channel, [C, 1, 1] in torch (torchvision's layer_scale), a 1 x 1 "
+                          "depthwise kernel (1, 1, C, 1) in Keras", torch_shape=lambda shape: (shape[2], 1, 1)),
     "step counter": Role("an integer count of training steps (torch only)", counted=False),
 }
 
@@ -116,8 +138,9 @@ Init = str | float | None
 
 @dataclass(frozen=True)
 class TensorDecl:
-    """One tensor an op owns. Its torch state_dict key is ``<node>.<name>``; in Keras it is the variable ``keras``
-    names, of the layer named as the node; ``role`` says how the axes of the two layouts correspond."""
+    """One tensor an op owns. Its torch state_dict key is ``<node>.<name>`` (the node's name itself for the empty
+    name: a bare parameter, as torchvision's ``layer_scale``); in Keras it is the variable ``keras`` names, of the
+    layer named as the node; ``role`` says how the axes of the two layouts correspond."""
 
     name: str
     role: str
@@ -127,6 +150,10 @@ class TensorDecl:
     present: Callable[[Any], bool] | None = None  # attrs -> whether the tensor exists (bias: false)
     init: Callable[[Any], Init] | None = None  # attrs -> the spec's initial value; None: as the layer leaves it
     constructor_init: Init = None  # what the framework's layer gives it, where that is a constant (BN weight: 1.0)
+
+    def key(self, node: str) -> str:
+        """The torch state_dict key of this tensor of ``node``."""
+        return f"{node}.{self.name}" if self.name else node
 
     def exists(self, attrs: Any) -> bool:
         return self.present is None or bool(self.present(attrs))

@@ -169,6 +169,12 @@ class Context:
         """Make this context's namespace name ``x`` for later ``from:`` references."""
         self._interpreter.names.publish(self.namespace, x, self.position)
 
+    def publish_as(self, name: str, x: Tensor) -> None:
+        """Let ``from: name`` read ``x`` from here on, in this context's namespace (a connection's input, say)."""
+        from archc.spec.names import qualify
+
+        self._interpreter.names.publish(qualify(self.namespace, name), x, self.position)
+
     def error(self, message: str, hint: str | None = None, at: str | None = None) -> ItemError:
         """A located error to ``raise``: it abandons this connection and is reported at ``at`` (or the
         connection)."""

@@ -79,7 +79,7 @@ def _locate_base(reference: str, spec_file: str | None, position: Position | Non
     def refuse(message: str, hint: str | None = None) -> SpecError:
         return SpecError(Diagnostic(message, position, "extends", hint))
 
-    if "/" not in reference and "\\" not in reference and not Path(reference).suffix:
+    if "\\" not in reference and reference.count("/") <= 1 and not Path(reference).suffix:
         path = zoo_path(reference)
         if path is None:
             raise refuse(f"unknown zoo spec '{reference}'",
@@ -131,27 +131,27 @@ def _load_base(base_path: Path, reference: str, position: Position | None) -> An
 def resolve_extends(tree: Any, spec_file: str | None, chain: tuple[str, ...] = (), root: Path | None = None) -> Any:
     """Apply ``extends`` recursively; cycles and chains deeper than MAX_EXTENDS_DEPTH are located errors.
 
-    ``root``: the folder of the top-level spec (the working directory for a spec given as text), which bases may
-    not leave unless allowed (see :func:`allowed_paths`).
+    ``extends`` names one base or a list of them (``[resnet50, attention/blocks]``): the bases merge in order, each
+    over the ones before it, and the spec's own keys over them all. ``root``: the folder of the top-level spec (the
+    working directory for a spec given as text), which bases may not leave unless allowed (see
+    :func:`allowed_paths`).
     """
     if not isinstance(tree, dict) or "extends" not in tree:
         return tree
     if root is None:
         root = Path(spec_file).resolve().parent if _is_file_name(spec_file) else Path.cwd().resolve()
-    reference = tree["extends"]
+    written = tree["extends"]
     position = tree.where("extends") if isinstance(tree, LMap) else None
-    if not isinstance(reference, str):
-        raise SpecError(Diagnostic("extends must be a zoo name or a relative path", position, "extends"))
+    references = written if isinstance(written, list) and written else [written]
+    if not all(isinstance(reference, str) for reference in references):
+        raise SpecError(Diagnostic("extends must be a zoo name or a relative path, or a list of them", position,
+                                   "extends"))
     if len(chain) >= MAX_EXTENDS_DEPTH:
         raise SpecError(Diagnostic(f"the chain of extends is deeper than {MAX_EXTENDS_DEPTH}", position, "extends"))
-    base_path = _locate_base(reference, spec_file, position, root)
-    key = str(base_path)
-    if key in chain or (_is_file_name(spec_file) and str(Path(spec_file).resolve()) == key):
-        cycle = " -> ".join([*(Path(c).name for c in chain), Path(spec_file or "?").name, base_path.name])
-        raise SpecError(Diagnostic(f"the chain of extends loops: {cycle}", position, "extends"))
-    base = _load_base(base_path, reference, position)
-    here = str(Path(spec_file).resolve()) if _is_file_name(spec_file) else "<string>"
-    base = resolve_extends(base, str(base_path), (*chain, here), root)
+    base: Any = None
+    for reference in references:
+        one = _resolved_base(reference, spec_file, chain, root, position)
+        base = one if base is None else merge(base, one)
     child = LMap(pos=getattr(tree, "pos", None))
     for k, v in tree.items():
         if k != "extends":
@@ -160,8 +160,21 @@ def resolve_extends(tree: Any, spec_file: str | None, chain: tuple[str, ...] = (
                 child.key_pos[k] = tree.key_pos.get(k)
                 child.value_pos[k] = tree.value_pos.get(k)
     merged = merge(base, child)
-    check_child_params(base, child, merged, reference)
+    check_child_params(base, child, merged, ", ".join(references))
     return merged
+
+
+def _resolved_base(reference: str, spec_file: str | None, chain: tuple[str, ...], root: Path,
+                   position: Position | None) -> Any:
+    """One base of ``extends``, its own ``extends`` applied."""
+    base_path = _locate_base(reference, spec_file, position, root)
+    key = str(base_path)
+    if key in chain or (_is_file_name(spec_file) and str(Path(spec_file).resolve()) == key):
+        cycle = " -> ".join([*(Path(c).name for c in chain), Path(spec_file or "?").name, base_path.name])
+        raise SpecError(Diagnostic(f"the chain of extends loops: {cycle}", position, "extends"))
+    base = _load_base(base_path, reference, position)
+    here = str(Path(spec_file).resolve()) if _is_file_name(spec_file) else "<string>"
+    return resolve_extends(base, str(base_path), (*chain, here), root)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

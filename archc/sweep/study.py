@@ -110,6 +110,8 @@ def prepare_sweep(cfg: SweepConfig) -> Sweep:
     overrides, notes = list(cfg.overrides), []
     spec, overrides = _fit_classes(cfg, spec, overrides, space, notes)
     _check_train_values(cfg, space)
+    if cfg.sampler == "grid" and space.grid() is None:
+        raise SweepError("--sampler grid needs a space of choices and integer ranges of at most 16 values")
     budget = Budget(cfg.max_macs, cfg.max_params)
     costs = Costs(spec)
     candidates, exhaustive = space.spec_candidates(STATIC_CHECK_LIMIT)
@@ -280,11 +282,8 @@ def _sampler(sweep: Sweep) -> Any:
 
     seed, name = sweep.cfg.sampler_seed, sweep.cfg.sampler
     if name == "grid":
-        grid = sweep.space.grid()
-        if grid is None:
-            raise SweepError("--sampler grid needs a space of choices and integer ranges of at most 16 values")
         # trial k takes the k-th candidate of the seeded shuffle: one seed on every machine, so none is run twice
-        return optuna.samplers.GridSampler(grid, seed=0 if seed is None else seed)
+        return optuna.samplers.GridSampler(sweep.space.grid(), seed=0 if seed is None else seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":

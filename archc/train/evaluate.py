@@ -36,9 +36,11 @@ def eval_data(trained: Trained, data: str | None = None, data_dir: str | None = 
     own = data is None and test_subset in (None, cfg.test_subset)  # the very images metrics.jsonl was measured on
     input_shape = tuple(trained.graph.nodes[trained.graph.input_node]["shape"])
     num_outputs = int(trained.graph.nodes[trained.graph.output_node]["shape"][0])
-    dataset = load_dataset(data or cfg.data, input_shape, num_outputs, data_dir or (cfg.data_dir if data is None else
-                           None), subset=1, test_subset=test_subset if test_subset is not None else
-                           (cfg.test_subset if data is None else None), seed=cfg.seed)
+    if data is None:  # the run's own data: its folder and test subset unless given
+        data, data_dir = cfg.data, data_dir or cfg.data_dir
+        test_subset = test_subset if test_subset is not None else cfg.test_subset
+    # subset=1: the training split is not used, but load_dataset takes a subset of both
+    dataset = load_dataset(data, input_shape, num_outputs, data_dir, subset=1, test_subset=test_subset, seed=cfg.seed)
     if dataset.num_classes > num_outputs:
         raise TrainError(f"{dataset.name} has {dataset.num_classes} classes; the run's model has {num_outputs} "
                          "outputs")

@@ -144,8 +144,7 @@ def read_weights_h5(path: Path, graph: Any) -> dict[str, Any]:
                 for index, tensor in enumerate(declared.get(node, [])):
                     if str(index) in variables:
                         value = np.asarray(variables[str(index)])
-                        to_torch = ROLES[tensor.decl.role].to_torch
-                        state[f"{node}.{tensor.name}"] = value.transpose(to_torch) if to_torch else value
+                        state[tensor.decl.key(node)] = ROLES[tensor.decl.role].keras_to_torch(value)
     except OSError as exc:
         raise TrainError(f"--init-from {path}: cannot read the HDF5 file ({exc})") from None
     return state

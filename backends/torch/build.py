@@ -25,6 +25,7 @@ from archc.backends.torch.registry import (
     Lowering,
     LoweringNode,
     Module,
+    Param,
     Part,
     get_lowering,
 )
@@ -46,6 +47,7 @@ class Step:
     inputs: list[str]  # the nodes whose tensors it reads, in port order, aliases followed
     parts: tuple[Part, ...]  # what the lowering described, in order (at most one Module)
     module: nn.Module | None = None  # the Module part, built
+    param: nn.Parameter | None = None  # the Param part, built
 
     @property
     def description(self) -> Module | None:
@@ -163,11 +165,22 @@ def _can_overwrite(graph: Graph, name: str, inputs: list[str], readers: list[str
 
 
 def _as_parts(lowered: Lowered, op: str) -> tuple[Part, ...]:
-    parts = (lowered,) if isinstance(lowered, (Call, Module)) else tuple(lowered)
-    if sum(isinstance(part, Module) for part in parts) > 1 or not all(isinstance(p, (Call, Module)) for p in parts):
+    parts = (lowered,) if isinstance(lowered, (Call, Module, Param)) else tuple(lowered)
+    holders = sum(isinstance(part, (Module, Param)) for part in parts)
+    if holders > 1 or not all(isinstance(p, (Call, Module, Param)) for p in parts) or \
+            (parts and isinstance(parts[-1], Param)):
         raise TypeError(f"the torch lowering of '{op}' must return a description: a Module(cls, args, kwargs), a Call, "
-                        f"or a tuple of Calls and at most one Module (backends/torch/registry.py), not {lowered!r}")
+                        "a Param, or a tuple of Calls and at most one Module or Param (read by a Call after it; "
+                        f"backends/torch/registry.py), not {lowered!r}")
     return parts
+
+
+def bare_parameter(node: LoweringNode) -> nn.Parameter:
+    """The node's tensor declared with the empty name, on ``node.device``, filled with its declared initial value."""
+    tensor = next(t for t in node.attrs.declared_tensors(list(node.input_shapes)) if not t.name)
+    value = tensor.decl.initial(node.attrs)
+    fill = 0.0 if value in (None, "zeros") else float(value)
+    return nn.Parameter(torch.full(tensor.shape, fill, device=node.device), requires_grad=tensor.decl.trainable)
 
 
 @functools.cache
@@ -236,6 +249,9 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
             if step.description is not None:
                 _check_module_name(name, data, layers, containers)
                 step.module = instantiate(step.description, node)
+            if any(isinstance(part, Param) for part in parts):
+                _check_module_name(name, data, layers, containers)
+                step.param = bare_parameter(node)
         if parts == ():
             if len(inputs) != 1:
                 raise ValueError(f"the lowering of {data['op']} passes its input on, but '{name}' has {len(inputs)}")
@@ -247,14 +263,17 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
     return plan
 
 
-def _install(root: nn.Module, name: str, module: nn.Module) -> None:
+def _install(root: nn.Module, name: str, module: nn.Module | nn.Parameter) -> None:
     *parents, leaf = name.split(".")
     owner = root
     for part in parents:
         if part not in owner._modules:
             owner.add_module(part, nn.Module())
         owner = owner._modules[part]
-    owner.add_module(leaf, module)
+    if isinstance(module, nn.Parameter):
+        owner.register_parameter(leaf, module)
+    else:
+        owner.add_module(leaf, module)
 
 
 def _emit_parts(graph: fx.Graph, step: Step, args: list[fx.Node]) -> list[fx.Node]:
@@ -265,6 +284,10 @@ def _emit_parts(graph: fx.Graph, step: Step, args: list[fx.Node]) -> list[fx.Nod
         name = step.ident if last else f"{step.ident}_{call.name}"
         if isinstance(call, Module):
             made.append(graph.create_node("call_module", step.name, tuple(args), {}, name=name))
+        elif isinstance(call, Param):  # the next part reads the inputs and then the tensor
+            made.append(graph.create_node("get_attr", step.name, (), {}, name=name))
+            args = [*args, made[-1]]
+            continue
         elif call.fold:
             kind = "call_method" if call.method else "call_function"
             value = args[0]
@@ -303,6 +326,8 @@ def generate(plan: Plan) -> Program:
     for step in plan.steps:
         if step.module is not None:
             _install(root, step.name, step.module)
+        if step.param is not None:
+            _install(root, step.name, step.param)
         nodes[step.name] = _emit_parts(graph, step, [env[source] for source in step.inputs])
         env[step.name] = nodes[step.name][-1]
     graph.output(env[plan.output])

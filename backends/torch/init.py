@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from archc.ops.initializers import Constant, Normal, TruncNormal, Uniform
 from archc.ops.registry import ROLES
 
 
@@ -47,12 +48,39 @@ WEIGHT_INIT_SOURCE = {
 }
 
 
-def init_weight(weight: torch.Tensor, scheme: str, generator: torch.Generator | None) -> None:
+def _with_arguments(weight: torch.Tensor, init: Any, generator: torch.Generator | None) -> None:
+    """An initialiser with arguments (archc.ops.initializers): torch's nn.init function of the same name."""
+    if isinstance(init, Normal):
+        nn.init.normal_(weight, init.mean, init.std, generator=generator)
+    elif isinstance(init, Uniform):
+        nn.init.uniform_(weight, init.a, init.b, generator=generator)
+    elif isinstance(init, TruncNormal):
+        nn.init.trunc_normal_(weight, init.mean, init.std, init.a, init.b, generator=generator)
+    else:
+        nn.init.constant_(weight, init.value)
+
+
+def init_source(init: Any) -> str:
+    """The source statement that applies ``init`` (a scheme name or one with arguments) to ``{}``."""
+    if isinstance(init, Normal):
+        return f"nn.init.normal_({{}}, mean={init.mean!r}, std={init.std!r})"
+    if isinstance(init, Uniform):
+        return f"nn.init.uniform_({{}}, a={init.a!r}, b={init.b!r})"
+    if isinstance(init, TruncNormal):
+        return f"nn.init.trunc_normal_({{}}, mean={init.mean!r}, std={init.std!r}, a={init.a!r}, b={init.b!r})"
+    if isinstance(init, Constant):
+        return f"nn.init.constant_({{}}, {init.value!r})"
+    return WEIGHT_INIT_SOURCE[str(init)]
+
+
+def init_weight(weight: torch.Tensor, scheme: Any, generator: torch.Generator | None) -> None:
     """Fill a conv / linear weight with ``scheme`` (see archc.ops.conv.WeightInit)."""
     if weight.is_meta:  # no values to fill; random ops on meta tensors run slow Python reference kernels
         return
     with torch.no_grad():
-        if scheme == "torch_default":  # what nn.Conv2d / nn.Linear.reset_parameters draw
+        if not isinstance(scheme, str):
+            _with_arguments(weight, scheme, generator)
+        elif scheme == "torch_default":  # what nn.Conv2d / nn.Linear.reset_parameters draw
             nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
         elif scheme == "kaiming_normal":
             nn.init.kaiming_normal_(weight, generator=generator)
@@ -101,7 +129,7 @@ def initialise(module: nn.Module, node: Any) -> None:
             assert weight is not None, "a bias follows the weight whose fan-in it reads"
             init_bias(target, value, weight, node.generator)
         elif ROLES[tensor.decl.role].drawn:
-            init_weight(target, str(value), node.generator)
+            init_weight(target, value, node.generator)
             weight = target
         elif _constant(value) != tensor.decl.constructor_init and not target.is_meta:
             with torch.no_grad():
@@ -125,7 +153,7 @@ def init_statements(target: str, attrs: Any) -> list[str]:
             continue
         tensor = f"{target}.{decl.name}"
         if ROLES[decl.role].drawn and decl.role != "bias":
-            lines.append(WEIGHT_INIT_SOURCE[str(value)].format(tensor))
+            lines.append(init_source(value).format(tensor))
         elif value == "zeros" and decl.constructor_init != 0.0:
             lines.append(f"nn.init.zeros_({tensor})")
         elif _constant(value) != decl.constructor_init:

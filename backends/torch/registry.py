@@ -6,8 +6,9 @@ A lowering returns a DESCRIPTION of what to build for one graph node, never a bu
   installed at the node's hierarchical name, so its parameters are ``<node name>.weight`` and so on. The builder
   constructs it and gives its tensors the initial values the op declares (archc/ops/*.py);
 * a :class:`Call` (parameter-free ops): a plain function call in the generated ``forward``;
-* a tuple of Calls and at most one Module, each fed by the previous one's result (``permute``, a layer, ``permute``);
-  the empty tuple ``()`` means "the input itself".
+* a :class:`Param`: the node's own tensor (a bare parameter at its name), read by the Call after it;
+* a tuple of Calls and at most one Module or Param, each fed by the previous one's result (``permute``, a layer,
+  ``permute``); the empty tuple ``()`` means "the input itself".
 
 Lowerings never see torch.fx: the GraphModule (``build.py``) and the ``--emit-source`` file (``source.py``) are both
 written from these descriptions, the module constructors included, so the two cannot disagree. A duplicate
@@ -68,8 +69,19 @@ class Module:
         return self.cls.__name__
 
 
-Part = Module | Call
-Lowered = Module | Call | tuple[Part, ...]
+@dataclass(frozen=True)
+class Param:
+    """The node's own tensor, declared with the empty name (a bare parameter at the node's name, as torchvision's
+    ``layer_scale``): the builder creates it with its declared shape and initial value and reads it with a
+    ``get_attr``; the part after it receives the step's inputs followed by the tensor."""
+
+    @property
+    def name(self) -> str:
+        return "param"
+
+
+Part = Module | Call | Param
+Lowered = Module | Call | Param | tuple[Part, ...]
 
 
 @dataclass(frozen=True)

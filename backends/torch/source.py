@@ -105,6 +105,8 @@ def render_node(node: fx.Node, texts: dict[fx.Node, Text]) -> Text:
     """The Python expression of one FX node of the generated program, its arguments given as expressions."""
     if node.op == "call_module":
         return f"{module_access(str(node.target))}({', '.join(_argument(a, texts) for a in node.args)})", None
+    if node.op == "get_attr":
+        return module_access(str(node.target)), None
     if node.op == "call_function" and node.target in INFIX:
         symbol = INFIX[node.target]
         left, right = node.args
@@ -160,7 +162,9 @@ def constructor(description: Module) -> str:
 
 def _tree(plan: Plan) -> dict[str, Any]:
     tree: dict[str, Any] = {}
-    for step in plan.modules:
+    for step in plan.steps:
+        if step.module is None and step.param is None:
+            continue
         *parents, leaf = step.name.split(".")
         owner = tree
         for depth, part in enumerate(parents):
@@ -168,9 +172,25 @@ def _tree(plan: Plan) -> dict[str, Any]:
             if not isinstance(owner, dict):
                 raise ValueError(f"emit_source: '{step.name}' sits inside the layer '{'.'.join(parents[:depth + 1])}'; "
                                  "only containers hold layers in the emitted file")
-        assert step.description is not None
-        owner[leaf] = constructor(step.description)
+        if step.description is not None:
+            owner[leaf] = constructor(step.description)
     return tree
+
+
+def _parameters(plan: Plan) -> list[str]:
+    """Bare parameters (a Param part): set on their container after the containers exist, filled as declared."""
+    lines = []
+    for step in plan.steps:
+        if step.param is not None:
+            lines.append(f"{module_access(step.name)} = nn.Parameter(torch.full({tuple(step.param.shape)!r}, "
+                         f"{_param_fill(step)!r}))")
+    return lines
+
+
+def _param_fill(step: Step) -> float:
+    decl = next(decl for decl in type(step.attrs).tensors if not decl.name)
+    value = decl.initial(step.attrs)
+    return 0.0 if value in (None, "zeros") else float(value)
 
 
 def _module_dict(tree: dict[str, Any]) -> list[str]:
@@ -196,6 +216,7 @@ def _init_method(plan: Plan, reset: bool) -> list[str]:
             text[0] = f"self.add_module({_quote(key)}, {text[0]}"
             text[-1] += ")"
         lines += [INDENT + line for line in text]
+    lines += [INDENT + line for line in _parameters(plan)]
     if reset:
         lines.append(f"{INDENT}self.reset_parameters()")
     return lines

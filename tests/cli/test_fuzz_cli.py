@@ -35,13 +35,21 @@ ITEMS = st.one_of(
     st.builds(lambda name, op: {"name": name, op: {}}, st.sampled_from(["a", "a", "b.c", "../x", ""]),
               st.sampled_from(OP_NAMES)),
 )
-SPECS = st.fixed_dictionaries(
+RANDOM_SPECS = st.fixed_dictionaries(
     {"archc": st.sampled_from([1, 1, 1, 2]), "name": st.sampled_from(["fz", "fz", "bad name"]),
      "input": st.sampled_from([{"shape": [3, 8, 8]}, {"shape": [6]}, [3, 8, 8], {"shape": [1, 3, 8, 8]}]),
      "params": st.just({"width": 4, "layers": [1, 2]}),
      "network": st.lists(ITEMS, max_size=5)},
     optional={"extends": st.sampled_from(["resnet20", "../outside.yaml", "/etc/passwd", "base.yaml", "nosuch",
                                           "secret.txt"])})
+GOOD_NETWORK = [{"conv": {"out": "$width", "kernel": 3}}, "relu", "global_avgpool", "flatten", {"linear": {"out": 2}}]
+# half the specs are valid (with at most one random item added), so that commands get past validation and write
+VALID_SPECS = st.builds(
+    lambda extra, where: {"archc": 1, "name": "fz", "input": {"shape": [3, 8, 8]},
+                          "params": {"width": 4, "layers": [1, 2]},
+                          "network": GOOD_NETWORK[:where] + extra + GOOD_NETWORK[where:]},
+    st.lists(ITEMS, max_size=1), st.integers(0, len(GOOD_NETWORK)))
+SPECS = st.one_of(RANDOM_SPECS, VALID_SPECS)
 FLAGS = st.lists(st.sampled_from([
     "--set width=7", "--set layers=[2,2", "--set nope=1", "--set width=[1]", "--set layers=[1]", "--json",
     "--depth 2", "--depth -1", "--batch-size 0", "--backend torch", "--backend onnx", "--backend tensorflow2",

@@ -105,6 +105,8 @@ def example_residual_params(num_classes: int = 1000) -> int:
 CASES = {
     # file: (expected parameters, output shape, the input of the forward pass)
     "resnet50_se_late.yaml": (resnet50_params(se_stages=(2, 3)), (1000,), (3, 224, 224)),
+    # ECA: one kernel of 5 weights per bottleneck of 256 to 1024 channels, of 7 for 2048 (timm's kernel rule)
+    "resnet50_attention.yaml": (resnet50_params() + 5 * (3 + 4 + 6) + 7 * 3, (1000,), (3, 224, 224)),
     "densenet_fashion_highway.yaml": (densenet_bc_highway_params(), (10,), (1, 28, 28)),
     "fashion_hybrid.yaml": (fashion_hybrid_params(), (10,), (1, 28, 28)),
 }

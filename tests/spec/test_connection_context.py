@@ -40,7 +40,7 @@ def test_the_registry_is_the_generic_one_and_holds_the_built_in_kinds():
     from archc.registry import Registry, UnknownName
 
     assert isinstance(CONNECTIONS, Registry)
-    assert CONNECTIONS.names() == ["dense", "highway", "residual", "se", "split"]
+    assert CONNECTIONS.names() == ["dense", "gate", "highway", "residual", "se", "split"]
     try:
         CONNECTIONS.get("residul")
     except UnknownName as exc:
@@ -115,4 +115,4 @@ def test_the_documented_new_connection_works_through_the_public_context():
 def test_the_registry_loads_the_built_in_connections_on_first_lookup_in_a_fresh_process():
     code = "from archc.spec.context import CONNECTIONS\nprint(CONNECTIONS.names())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip() == "['dense', 'highway', 'residual', 'se', 'split']", result.stderr
+    assert result.stdout.strip() == "['dense', 'gate', 'highway', 'residual', 'se', 'split']", result.stderr

@@ -184,8 +184,17 @@ def test_extends_unknown_targets(tmp_path):
     path = write(tmp_path, "child.yaml", "archc: 1\nextends: ./missing.yaml\n")
     with pytest.raises(SpecError, match="no such file"):
         archc.parse(path)
-    with pytest.raises(SpecError, match="zoo name or a relative path"):
-        archc.parse("archc: 1\nextends: [a]\n")
+    with pytest.raises(SpecError, match="zoo name or a relative path, or a list of them"):
+        archc.parse("archc: 1\nextends: [resnet18, 3]\n")
+    with pytest.raises(SpecError, match="unknown zoo spec 'a'"):  # a list names bases, each checked
+        archc.parse("archc: 1\nextends: [resnet18, a]\n")
+
+
+def test_extends_a_list_merges_the_bases_in_order():
+    """The later base wins where both set a key; the templates of the first stay."""
+    spec = archc.parse("archc: 1\nextends: [attention/blocks, resnet18]\nname: r\n")
+    assert spec.name == "r" and {"eca", "cbam", "se_at"} <= set(spec.tree["blocks"])
+    assert spec.tree["input"]["shape"][0] == 3 and spec.tree["network"][0]["name"] == "conv1"
 
 
 @pytest.mark.parametrize(("text", "expected"), [

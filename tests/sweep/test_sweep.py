@@ -189,6 +189,8 @@ def test_bad_budget_and_options(tmp_path, capsys):
     assert "--max-macs takes a count such as" in refused(tmp_path, capsys, "width: [4]\n", "--max-macs", "lots")
     assert "--trials must be positive" in refused(tmp_path, capsys, "width: [4]\n", "--trials", "0")
     assert "takes int values, got 'big'" in refused(tmp_path, capsys, "batch_size: [32, big]\n")
+    assert "--sampler grid needs a space of choices" in refused(tmp_path, capsys, "lr: {low: 0.01, high: 0.1}\n",
+                                                                 "--sampler", "grid")
 
 
 @needs_fashion_mnist

@@ -64,6 +64,20 @@ def test_torchvision_resnet18_state_dict_gives_strict_equal_weights(resnet18_fil
     model.load_state_dict(expected, strict=True)
 
 
+def test_a_timm_state_dict_loads_too(tmp_path: Path):
+    timm = pytest.importorskip("timm")
+    reference = timm.create_model("resnet18", pretrained=False)
+    path = tmp_path / "timm_resnet18.pth"
+    torch.save({"state_dict": reference.state_dict(), "epoch": 3}, path)  # as timm's train.py checkpoints
+    model = archc.load("resnet18", seed=1)
+    report = init_torch(model, archc.build_graph("resnet18"), str(path))
+    assert len(report.matched) == 122 and not (report.missing or report.unexpected or report.mismatched)
+    state = model.state_dict()
+    assert list(state) == list(reference.state_dict())
+    for key, value in reference.state_dict().items():
+        assert torch.equal(state[key], value), key
+
+
 def test_cli_init_from_with_another_classifier_and_frozen_backbone(resnet18_file: Any, tmp_path: Path, capsys: Any):
     path, expected = resnet18_file
     argv = ["train", "resnet18", "--set", "num_classes=10", "--init-from", str(path), "--freeze", "conv1.*",

@@ -84,11 +84,42 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "plain_fc100": (562_543, None, CF),
     "highway_cifar": (2_262_714, None, "Srivastava et al. 2015 Table 3 (19 layers, 2.3M); exact value: " + CF),
     "example_residual": (2_995_432, None, CF),
+    # the classic baselines and the mobile families, torchvision 0.29 (docs/zoo.md)
+    "alexnet": (61_100_840, "0.714", TV),
+    "vgg11": (132_863_336, "7.609", TV),
+    "vgg11_bn": (132_868_840, "7.609", TV),
+    "vgg13": (133_047_848, "11.308", TV),
+    "vgg13_bn": (133_053_736, "11.308", TV),
+    "vgg16": (138_357_544, "15.470", TV),
+    "vgg16_bn": (138_365_992, "15.470", TV),
+    "vgg19": (143_667_240, "19.632", TV),
+    "vgg19_bn": (143_678_248, "19.632", TV),
+    "squeezenet1_0": (1_248_424, "0.819", TV),
+    "squeezenet1_1": (1_235_496, "0.349", TV),
+    # with the auxiliary heads, as get_model builds them; without (aux_logits: false): test_auxiliary_heads
+    "googlenet": (13_004_888, None, "torchvision.models.get_model('googlenet') parameter count (aux1, aux2 included)"),
+    "inception_v3": (27_161_264, None, TV + "; the GMACs without AuxLogits: test_auxiliary_heads"),
+    "mobilenet_v2": (3_504_872, "0.301", TV),
+    "mobilenet_v3_large": (5_483_032, "0.217", TV),
+    "mobilenet_v3_small": (2_542_856, "0.057", TV),
+    "mnasnet0_5": (2_218_512, "0.104", TV),
+    "mnasnet0_75": (3_170_208, "0.215", TV),
+    "mnasnet1_0": (4_383_312, "0.314", TV),
+    "mnasnet1_3": (6_282_256, "0.526", TV),
+    "shufflenet_v2_x0_5": (1_366_792, "0.040", TV),
+    "shufflenet_v2_x1_0": (2_278_604, "0.145", TV),
+    "shufflenet_v2_x1_5": (3_503_624, "0.296", TV),
+    "shufflenet_v2_x2_0": (7_393_996, "0.583", TV),
+    "resnext101_64x4d": (83_455_272, "15.460", TV),
 }
 
 # torchvision / timm models whose state-dict keys and shapes the specs reproduce exactly
 TORCHVISION = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
-               "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet169", "densenet201", "densenet161"]
+               "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet169", "densenet201",
+               "densenet161", "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+               "vgg19_bn", "squeezenet1_0", "squeezenet1_1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+               "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
+               "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"]
 TIMM_NAMES = {"se_resnet18": "seresnet18", "se_resnet34": "seresnet34", "se_resnet50": "seresnet50",
               "se_resnet101": "seresnet101", "se_resnet152": "seresnet152",
               "se_resnext50_32x4d": "seresnext50_32x4d"}
@@ -305,6 +336,25 @@ def test_torchvision_state_dict_and_table(name):
     meta = torchvision.models.get_model_weights(name).DEFAULT.meta  # the published table, no download
     assert meta["num_params"] == params
     assert _gmacs_match(_summary(name).macs, f"{meta['_ops']:.3f}")
+
+
+@pytest.mark.parametrize(("name", "heads"), [("googlenet", ("aux1.", "aux2.")), ("inception_v3", ("AuxLogits.",))])
+def test_auxiliary_heads(name, heads):
+    """torchvision's published table counts GoogLeNet without its auxiliary heads (its weights drop them) and both
+    nets' GMACs without them (eval mode skips them): aux_logits: false is that net, aux_logits: true adds the heads."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+    without = _summary(name, aux_logits=False)
+    assert _gmacs_match(without.macs, f"{meta['_ops']:.3f}")
+    with torch.device("meta"):
+        reference = torchvision.models.get_model(name, aux_logits=False, init_weights=False)
+    assert without.params == sum(p.numel() for p in reference.parameters())
+    if name == "googlenet":
+        assert without.params == meta["num_params"]
+    with_heads = state_dict_shapes(archc.build_graph(name))
+    assert {key for key in with_heads if not key.startswith(heads)} == set(state_dict_shapes(archc.build_graph(
+        name, aux_logits=False)))
 
 
 def test_densenet264_state_dict():

@@ -18,6 +18,7 @@ from .reference import (
     check_outputs,
     counterparts,
     full_resolution,
+    small_params,
     small_resolution,
 )
 
@@ -27,10 +28,13 @@ pytest.importorskip("torchvision")
 #: references above this many parameters take several seconds to initialise on a small CPU (VGG: ~3 s each)
 SLOW_PARAMS = 50_000_000
 #: one net of each expensive family still runs by default
-ALWAYS = {"vgg11_bn"}
+ALWAYS = {"vgg11_bn", "alexnet"}
 #: references that draw weights from distributions archc's init cannot name yet (normal(std), trunc_normal(std),
 #: uniform(a): init with arguments, issue 13): strict xfail, so each mark must go when the spec can say it
-INIT_PENDING = {f"efficientnet_b{i}" for i in range(8)} | {  # classifier: uniform(+-1 / sqrt(out_features))
+INIT_PENDING = {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "squeezenet1_0",
+                "squeezenet1_1", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
+                "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"}
+INIT_PENDING |= {f"efficientnet_b{i}" for i in range(8)} | {  # classifier: uniform(+-1 / sqrt(out_features))
     f"regnet_{kind}_{size}" for kind, sizes in [("x", "400mf 800mf 1_6gf 3_2gf 8gf 16gf 32gf"),
                                                 ("y", "400mf 800mf 1_6gf 3_2gf 8gf 16gf 32gf 128gf")]
     for size in sizes.split()}  # fc: normal(0, 0.01)
@@ -62,7 +66,7 @@ def test_counts_and_strict_load(name):
 
 @pytest.mark.parametrize("name", [_cheap(name) for name in sorted(COUNTERPARTS)])
 def test_outputs_at_a_small_resolution(name):
-    check_outputs(name, COUNTERPARTS[name], small_resolution(name))
+    check_outputs(name, COUNTERPARTS[name], small_resolution(name), **small_params(name))
 
 
 @pytest.mark.parametrize("name", [_slow(name) for name in sorted(COUNTERPARTS)])

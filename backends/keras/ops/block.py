@@ -21,3 +21,11 @@ def lower_drop_path(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> A
     noise = (None, *[1] * len(node.shape))
     return keras.layers.Dropout(node.attrs.rate, noise_shape=noise, seed=builder.seed_for(node.name, "mask"),
                                 name=name)(inputs[0])
+
+
+@register_lowering("layer_scale")
+def lower_layer_scale(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    """A 1 x 1 depthwise convolution without bias: one learned factor per channel, exactly x * gamma (its (1, 1, C, 1)
+    kernel is the torch [C, 1, 1] tensor reshaped: the "channel scale" role)."""
+    return keras.layers.DepthwiseConv2D(1, use_bias=False, name=builder.layer_name(node.name),
+                                        depthwise_initializer=keras.initializers.Constant(node.attrs.init))(inputs[0])

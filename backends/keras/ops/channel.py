@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from archc.backends.keras.build import KerasBuilder, keras_shape
+from archc.backends.keras.ops.conv import weight_initializer
 from archc.backends.keras.registry import register_lowering
 from archc.ir.node import OpNode
 
@@ -53,3 +54,15 @@ def lower_channel_mean(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -
 @register_lowering("channel_max")
 def lower_channel_max(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
     return _channel_reduce(builder, node, inputs[0], keras.layers.GlobalMaxPooling1D)
+
+
+@register_lowering("channel_conv")
+def lower_channel_conv(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
+    """ECA: the (1, 1, C) tensor as a sequence of C steps of one feature, Conv1D(1, k, same, no bias), back."""
+    channels = node.input_shapes[0][0]
+    kernel = node.attrs.kernel
+    sequence = keras.layers.Reshape((channels, 1), name=builder.aux_name(node.name, "sequence"))(inputs[0])
+    conv = keras.layers.Conv1D(1, kernel, padding="same", use_bias=False, name=builder.layer_name(node.name),
+                               kernel_initializer=weight_initializer("torch_default",
+                                                                     builder.seed_for(node.name, "weight")))
+    return keras.layers.Reshape((1, 1, channels), name=builder.aux_name(node.name, "back"))(conv(sequence))

@@ -9,7 +9,9 @@ import keras
 
 from archc.backends.keras.build import KerasBuilder
 from archc.backends.keras.registry import register_lowering
+from archc.errors import SpecError
 from archc.ir.node import OpNode
+from archc.ops.initializers import Constant, Normal, Uniform
 
 # init name -> VarianceScaling arguments reproducing torch.nn.init (untruncated normals, as torch draws them)
 _VARIANCE_SCALING = {
@@ -22,7 +24,28 @@ _VARIANCE_SCALING = {
 }
 
 
-def weight_initializer(init: str, seed: int | None) -> keras.initializers.Initializer:
+def _with_arguments(init: Any, seed: int | None) -> keras.initializers.Initializer:
+    """Keras' initialiser of the distribution torch's nn.init draws from (archc.ops.initializers)."""
+    if isinstance(init, Normal):
+        return keras.initializers.RandomNormal(init.mean, init.std, seed=seed)
+    if isinstance(init, Uniform):
+        return keras.initializers.RandomUniform(init.a, init.b, seed=seed)
+    if isinstance(init, Constant):
+        return keras.initializers.Constant(init.value)
+    # Keras truncates at two standard deviations: torch's bounds there are that distribution; bounds six or more
+    # away cut off less than 2e-9 of it, so the normal is the same distribution to that
+    low, high = (init.a - init.mean) / init.std, (init.b - init.mean) / init.std
+    if math.isclose(low, -2) and math.isclose(high, 2):
+        return keras.initializers.TruncatedNormal(init.mean, init.std, seed=seed)
+    if low <= -6 and high >= 6:
+        return keras.initializers.RandomNormal(init.mean, init.std, seed=seed)
+    raise SpecError(f"the keras backend draws trunc_normal only with bounds mean ± 2 std or at least 6 std away; got "
+                    f"a = {init.a}, b = {init.b} for mean {init.mean}, std {init.std}")
+
+
+def weight_initializer(init: Any, seed: int | None) -> keras.initializers.Initializer:
+    if not isinstance(init, str):
+        return _with_arguments(init, seed)
     if init == "zeros":
         return keras.initializers.Zeros()
     scale, mode, distribution = _VARIANCE_SCALING[init]

@@ -36,7 +36,8 @@ def lower_elementwise(builder: KerasBuilder, node: OpNode, inputs: list[Any]) ->
 
 @register_lowering("concat")
 def lower_concat(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
-    return keras.layers.Concatenate(axis=-1, name=builder.layer_name(node.name))(inputs)  # channels / features are last
+    axis = {"channels": -1, "height": 1, "width": 2}[node.attrs.axis]  # NHWC: channels / features are last
+    return keras.layers.Concatenate(axis=axis, name=builder.layer_name(node.name))(inputs)
 
 
 @register_lowering("channel_pad")

@@ -1,10 +1,13 @@
-"""Ops of modern residual blocks: drop_path as a torch dropout module (so model.train() / model.eval() switch it)."""
+"""Ops of modern residual blocks: drop_path as a torch dropout module (so model.train() / model.eval() switch it),
+layer_scale as a product with the node's own parameter."""
 
 from __future__ import annotations
 
+import operator
+
 from torch import nn
 
-from archc.backends.torch.registry import Lowered, LoweringNode, Module, register_lowering
+from archc.backends.torch.registry import Call, Lowered, LoweringNode, Module, Param, register_lowering
 
 
 @register_lowering("drop_path")
@@ -17,3 +20,9 @@ def lower_drop_path(node: LoweringNode) -> Lowered:
         return ()
     cls = nn.Dropout3d if len(node.input_shapes[0]) == 3 else nn.Dropout1d
     return Module(cls, (node.attrs.rate,))
+
+
+@register_lowering("layer_scale")
+def lower_layer_scale(node: LoweringNode) -> Lowered:
+    """x * the node's own [C, 1, 1] parameter (torchvision's CNBlock: ``self.layer_scale * self.block(input)``)."""
+    return (Param(), Call(operator.mul, fold=True))

@@ -33,8 +33,8 @@ def lower_mul(node: LoweringNode) -> Call:
 
 @register_lowering("concat")
 def lower_concat(node: LoweringNode) -> Call:
-    """torch.cat along channels / features."""
-    return Call(torch.cat, kwargs={"dim": 1}, pack=True)
+    """torch.cat along channels / features (or height / width)."""
+    return Call(torch.cat, kwargs={"dim": node.attrs.dim + 1}, pack=True)
 
 
 @register_lowering("flatten")

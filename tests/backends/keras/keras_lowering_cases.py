@@ -81,3 +81,6 @@ CASES.update({
                            [3, 11, 9]),
     "se_hard_gate": spec([conv(16), {"se": {"squeeze": 4, "activation": "hardswish", "gate": "hardsigmoid"}}]),
 })
+# ECA and CBAM, the templates of specs/attention/blocks.yaml
+CASES["attention_templates"] = {**spec([{"name": "eca", "eca": {}}, {"name": "cbam", "cbam": {}}], [32, 7, 7]),
+                                "extends": "attention/blocks"}

@@ -23,3 +23,33 @@ def test_drop_path_drops_whole_samples_in_training_and_nothing_in_eval(shape):
     assert bool((kept | dropped).all())
     assert abs(float(dropped.float().mean()) - 0.25) < 0.03  # 4000 draws: 3 standard deviations ~ 0.02
     assert torch.equal(model.eval()(x), x)
+
+
+def test_layer_scale_is_a_bare_parameter_named_as_torchvision_cnblock(tmp_path):
+    """torchvision's CNBlock keeps layer_scale ([C, 1, 1]) on the block itself: features.1.0.layer_scale."""
+    from archc.backends.torch import emit_source
+    from archc.backends.torch.build import class_name
+
+    spec = {"archc": 1, "name": "cn", "input": {"shape": [4, 5, 5]}, "network": [
+        {"name": "features.1.0", "body": [
+            {"name": "block.0", "conv": {"out": 4, "kernel": 7, "groups": 4}},
+            {"name": "layer_scale", "layer_scale": {"init": 0.25}}]}]}
+    graph = archc.build_graph(spec)
+    model = archc.load(spec).eval()
+    assert {key: tuple(value.shape) for key, value in model.state_dict().items()} == {
+        "features.1.0.layer_scale": (4, 1, 1), "features.1.0.block.0.weight": (4, 1, 7, 7),
+        "features.1.0.block.0.bias": (4,)}
+    assert torch.equal(model.state_dict()["features.1.0.layer_scale"], torch.full((4, 1, 1), 0.25))
+    assert graph.nodes["features.1.0.layer_scale"]["params"] == 4
+    gamma = torch.randn(4, 1, 1)
+    model.load_state_dict({**model.state_dict(), "features.1.0.layer_scale": gamma}, strict=True)
+    x = torch.randn(2, 4, 5, 5)
+    conv = model.get_submodule("features.1.0.block.0")
+    with torch.no_grad():
+        assert torch.equal(model(x), gamma * conv(x))
+        namespace: dict = {"__name__": "emitted"}
+        exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
+        emitted = namespace[class_name(graph.name_)]().eval()
+        emitted.load_state_dict(model.state_dict(), strict=True)
+        assert list(emitted.state_dict()) == list(model.state_dict())
+        assert torch.equal(emitted(x), model(x))
