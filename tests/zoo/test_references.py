@@ -29,26 +29,12 @@ pytest.importorskip("torchvision")
 SLOW_PARAMS = 50_000_000
 #: one net of each expensive family still runs by default
 ALWAYS = {"vgg11_bn", "alexnet"}
-#: references that draw weights from distributions archc's init cannot name yet (normal(std), trunc_normal(std),
-#: uniform(a): init with arguments, issue 13): strict xfail, so each mark must go when the spec can say it
-INIT_PENDING = {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "squeezenet1_0",
-                "squeezenet1_1", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
-                "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"}
-INIT_PENDING |= {f"efficientnet_b{i}" for i in range(8)} | {  # classifier: uniform(+-1 / sqrt(out_features))
-    f"regnet_{kind}_{size}" for kind, sizes in [("x", "400mf 800mf 1_6gf 3_2gf 8gf 16gf 32gf"),
-                                                ("y", "400mf 800mf 1_6gf 3_2gf 8gf 16gf 32gf 128gf")]
-    for size in sizes.split()}  # fc: normal(0, 0.01)
 COUNTERPARTS = counterparts()
 
 
-def _cheap(name: str, *marks: pytest.MarkDecorator) -> object:
+def _cheap(name: str) -> object:
     slow = name not in ALWAYS and archc.summarize(name).params > SLOW_PARAMS
-    return pytest.param(name, marks=[*marks, pytest.mark.slow] if slow else list(marks), id=name)
-
-
-def _init_case(name: str) -> object:
-    pending = pytest.mark.xfail(reason="init with arguments not yet in archc", strict=True)
-    return _cheap(name, pending) if name in INIT_PENDING else _cheap(name)
+    return pytest.param(name, marks=[pytest.mark.slow] if slow else [], id=name)
 
 
 def _slow(name: str) -> object:
@@ -74,6 +60,6 @@ def test_outputs_at_full_resolution(name):
     check_outputs(name, COUNTERPARTS[name], full_resolution(name), batch=1)
 
 
-@pytest.mark.parametrize("name", [_init_case(name) for name in sorted(COUNTERPARTS)])
+@pytest.mark.parametrize("name", [_cheap(name) for name in sorted(COUNTERPARTS)])
 def test_default_initialisation_is_the_references(name):
     check_initialisation(name, COUNTERPARTS[name])
