@@ -80,8 +80,14 @@ def lower(graph: Graph, backend: str = "torch", seed: int | None = None, limits:
 def load(spec: Any, backend: str = "torch", seed: int | None = None,
          overrides: list[str] | dict[str, Any] | None = None, max_params: int | None = None,
          max_activation_bytes: int | None = None, checkpoint: str = "best", allow_paths: list[Any] | None = None,
-         memory_efficient: bool = False, optimize: bool = False, **params: Any) -> Any:
+         memory_efficient: bool = False, optimize: bool = False, outputs: list[str] | None = None,
+         features: bool = False, **params: Any) -> Any:
     """Build a runnable model: ``archc.load("densenet121", backend="torch", num_classes=10)``.
+
+    ``outputs=[node, ...]`` (node names, or namespaces for their last node) makes the model return those, in order:
+    a list from torch, a multi-output keras.Model; ``features=True`` returns the end of every stage (``Graph.
+    stage_ends``: the last node of each stride, as timm's ``features_only``). Either replaces the spec's
+    ``outputs:``.
 
     ``spec`` is a path, zoo name, YAML text, dict or Spec; keyword arguments override the spec's ``params``
     (a parameter named like an option of this function — ``backend``, ``seed`` — goes in ``overrides={...}``).
@@ -107,8 +113,30 @@ def load(spec: Any, backend: str = "torch", seed: int | None = None,
     if memory_efficient and backend != "torch":  # before building: refused at once
         raise SpecError(f"memory_efficient=True is not available for the {backend} backend")
     graph = build_graph(spec, overrides=overrides, allow_paths=allow_paths, **params)
+    if outputs is not None or features:
+        select_outputs(graph, graph.stage_ends() if features else outputs)
     return _apply_passes(lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes)), backend,
                          memory_efficient, optimize)
+
+
+def select_outputs(graph: Graph, names: list[str] | None) -> None:
+    """Make ``graph`` return the nodes ``names`` (a namespace stands for its last node), in order."""
+    if not names:
+        raise SpecError("outputs: name at least one node (or pass features=True)")
+    order = list(graph.order())
+    chosen = []
+    for name in names:
+        if name in graph and name != graph.input_node:
+            chosen.append(name)
+            continue
+        inside = [node for node in order if node.startswith(f"{name}.")]
+        if not inside:
+            from archc.errors import did_you_mean
+
+            raise SpecError(f"outputs: unknown node '{name}'" +
+                            (f" ({hint})" if (hint := did_you_mean(name, order)) else ""))
+        chosen.append(inside[-1])
+    graph.graph["outputs"] = chosen
 
 
 def _apply_passes(model: Any, backend: str, memory_efficient: bool, optimize: bool) -> Any:

@@ -38,7 +38,13 @@ def print_summary(summary: Summary, rows: bool = True, console: Console | None =
     totals = Table(show_header=False, box=None, title=f"{summary.name} totals", title_justify="left")
     totals.add_column(justify="left")
     totals.add_column(justify="right")
-    totals.add_row("output shape", str(list(summary.output_shape or [])))
+    if summary.outputs:  # several: each with its shape and its stride
+        for index, (name, shape, stride) in enumerate(summary.outputs):
+            where = f", stride {stride[0]}" if stride and stride[0] == stride[1] else \
+                (f", stride {list(stride)}" if stride else "")
+            totals.add_row(f"output {index}: {name}", f"{list(shape or [])}{where}")
+    else:
+        totals.add_row("output shape", str(list(summary.output_shape or [])))
     totals.add_row("nodes", f"{summary.nodes:,}")
     totals.add_row("trainable parameters", f"{summary.params:,}")
     totals.add_row("BatchNorm running statistics", f"{summary.buffers:,}")

@@ -33,6 +33,32 @@ class Graph(nx.DiGraph):
         return self.graph["output"]
 
     @property
+    def outputs(self) -> list[str]:
+        """The nodes the model returns, in order: the spec's ``outputs:`` (or ``archc.load(outputs=...)``), else the
+        output node alone. With more than one, torch returns a list and Keras is a multi-output model."""
+        return list(self.graph.get("outputs") or [self.output_node])
+
+    def stride_of(self, node: str) -> tuple[int, int] | None:
+        """How many input pixels one output pixel of ``node`` spans (height, width); None for [features] nodes."""
+        shape, first = self.nodes[node]["shape"], self.nodes[self.input_node]["shape"]
+        if shape is None or len(shape) != 3 or len(first) != 3:
+            return None
+        return max(1, round(first[1] / shape[1])), max(1, round(first[2] / shape[2]))
+
+    def stage_ends(self) -> list[str]:
+        """``features=True``: the last node of each stage, a stage being the nodes of one stride (as timm's
+        feature_info: where the resolution changes), in order, up to the last [C, H, W] node before pooling to 1 x 1
+        or flattening."""
+        ends: dict[tuple[int, int], str] = {}
+        for name, data in self.op_nodes():
+            stride = self.stride_of(name)
+            if stride is None or data["shape"][1:] == (1, 1):
+                continue
+            ends.pop(stride, None)  # keep first-appearance order, last node
+            ends[stride] = name
+        return sorted(ends.values(), key=list(self.order()).index)
+
+    @property
     def diagnostics(self) -> list[Diagnostic]:
         return self.graph.setdefault("diagnostics", [])
 

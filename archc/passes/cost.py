@@ -32,6 +32,8 @@ class Summary:
     nodes: int = 0
     batch_size: int = 1
     bytes_per_element: int = 4
+    #: with several outputs: (node, shape, stride) of each, in order (stride None for [features])
+    outputs: list[tuple[str, tuple[int, ...] | None, tuple[int, int] | None]] = field(default_factory=list)
 
     @property
     def flops(self) -> int:
@@ -55,6 +57,8 @@ def summarize_graph(graph: Graph, batch_size: int = 1, depth: int = 0) -> Summar
     """Rows per node (``depth`` 0) or per namespace prefix of ``depth`` levels, plus totals."""
     summary = Summary(graph.graph.get("name", ""), graph.nodes[graph.input_node]["shape"],
                       graph.nodes[graph.output_node]["shape"], batch_size=batch_size)
+    if len(graph.outputs) > 1:
+        summary.outputs = [(name, graph.nodes[name]["shape"], graph.stride_of(name)) for name in graph.outputs]
     grouped: dict[str, list] = {}
     for name, data in graph.op_nodes():
         summary.params += data["params"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archc.errors import Diagnostic, DiagnosticSink, SpecError
+from archc.errors import Diagnostic, DiagnosticSink, SpecError, did_you_mean
 from archc.ir.graph import Graph
 from archc.ops.registry import OPS, Shape, load_builtin_ops
 from archc.spec.context import CONNECTIONS, ItemError, Tensor
@@ -56,12 +56,30 @@ def _run(tree: LMap, model: Any) -> Graph:
     x = _input_node(interpreter, tree, model, root)
     out = _network(interpreter, tree, x, root)
     graph.graph["output"] = out.node
+    _outputs(interpreter, tree, sink)
     if len(graph) == 1 and not sink:
         sink.error("the network has no ops: every item was skipped or empty", position_of(tree, "network"),
                    "network", "check the when: conditions and repeat: counts")
     interpreter.names.explain_later_definitions()
     sink.diagnostics[:] = _collapse(sink.diagnostics)
     return graph
+
+
+def _outputs(interpreter: Interpreter, tree: LMap, sink: DiagnosticSink) -> None:
+    """``outputs: [name, ...]``: each a node or named block of the network, looked up as from: does at the top."""
+    written = tree.get("outputs")
+    if not written:
+        return
+    found = []
+    for index, ref in enumerate(written):
+        tensor = interpreter.names.lookup(str(ref), "")
+        if tensor is None:
+            sink.error(f"outputs: unknown node '{ref}'", position_of(written, index) or position_of(tree, "outputs"),
+                       f"outputs[{index}]",
+                       did_you_mean(str(ref), interpreter.names.visible("")) or "outputs: names nodes or named blocks")
+            continue
+        found.append(tensor.node)
+    interpreter.graph.graph["outputs"] = found
 
 
 def _checked_blocks(tree: LMap, sink: DiagnosticSink) -> dict[str, Any]:

@@ -60,3 +60,5 @@ class SpecModel(_Strict):
     defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
     blocks: dict[str, BlockSpec] = Field(default_factory=dict)
     network: list[Any] = Field(min_length=1)
+    #: nodes or named blocks the model returns, in order (backbone features, auxiliary classifiers)
+    outputs: list[str] | None = Field(None, min_length=1)

@@ -90,7 +90,8 @@ def build_model(graph: Graph, seed: int | None = None) -> keras.Model:
         with lowering_node(name, data):
             tensors[name] = lowering(builder, OpNode.of(graph, name), [tensors[source] for source in data["inputs"]])
     with _recursion_limit(8 * len(builder.used) + 1000):
-        return keras.Model(inputs, tensors[graph.output_node], name=graph.graph.get("name") or None)
+        outputs = [tensors[output] for output in graph.outputs]  # several: a multi-output model, in order
+        return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=graph.graph.get("name") or None)
 
 
 @contextmanager

@@ -31,6 +31,12 @@ def build_model(graph: Graph, seed: int | None = None) -> Any:
     return build_torch_model(graph, seed=seed)
 
 
+def output_names(graph: Graph) -> list[str]:
+    """``output``, or ``output_0``, ``output_1``, ... for a model with several outputs (in the spec's order)."""
+    count = len(graph.outputs)
+    return [OUTPUT_NAME] if count == 1 else [f"{OUTPUT_NAME}_{index}" for index in range(count)]
+
+
 def save(model: Any, graph: Graph, path: str | Path, opset: int = OPSET) -> None:
     """Export ``model`` in eval mode to ONNX at ``path``; dimension 0 of the input and output is named ``batch``.
 
@@ -50,9 +56,10 @@ def save(model: Any, graph: Graph, path: str | Path, opset: int = OPSET) -> None
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
             warnings.filterwarnings("ignore", message=".*Constant folding - Only steps=1.*")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+            names = output_names(graph)
             torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+                              input_names=[INPUT_NAME], output_names=names,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in names}})
     finally:
         model.train(was_training)
 

@@ -62,7 +62,8 @@ class Plan:
     input_name: str
     input_ident: str
     steps: list[Step] = field(default_factory=list)
-    output: str = ""  # the node whose tensor forward returns (aliases followed)
+    output: str = ""  # the node whose tensor forward returns (aliases followed): the first of outputs
+    outputs: list[str] = field(default_factory=list)  # all of them, in order (a list is returned for several)
     readers: dict[str, list[str]] = field(default_factory=dict)  # node -> steps reading it (and OUTPUT)
 
     @property
@@ -223,7 +224,8 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
     for name, data in graph.op_nodes():
         for source in dict.fromkeys(data["inputs"]):
             consumers[source].append(name)
-    consumers[graph.output_node].append(OUTPUT)
+    for output in graph.outputs:
+        consumers[output].append(OUTPUT)
     alias: dict[str, str] = {}  # a node lowered to () -> the node whose tensor it passes on
     reduced: dict[str, bool | None] = {graph.input_node: False}  # see _reduced_precision
     layers: set[str] = set()  # module names so far, and the containers they create
@@ -258,7 +260,8 @@ def make_plan(graph: Graph, generator: torch.Generator | None = None, device: st
             alias[name] = inputs[0]
             continue
         plan.steps.append(step)
-    plan.output = alias.get(graph.output_node, graph.output_node)
+    plan.outputs = [alias.get(output, output) for output in graph.outputs]
+    plan.output = plan.outputs[0]
     plan.readers = {step: readers(step) for step in [plan.input_name, *(s.name for s in plan.steps)]}
     return plan
 
@@ -330,7 +333,8 @@ def generate(plan: Plan) -> Program:
             _install(root, step.name, step.param)
         nodes[step.name] = _emit_parts(graph, step, [env[source] for source in step.inputs])
         env[step.name] = nodes[step.name][-1]
-    graph.output(env[plan.output])
+    # several outputs (backbone features, auxiliary classifiers): a list, in the order the spec names them
+    graph.output([env[name] for name in plan.outputs] if len(plan.outputs) > 1 else env[plan.output])
     return Program(graph, root, nodes)
 
 

@@ -283,7 +283,11 @@ def _forward_method(plan: Plan, program: Program) -> list[str]:
                 and OUTPUT not in plan.readers[source]]
         if dead:
             lines.append(f"{INDENT}del {', '.join(dead)}")
-    lines.append(f"{INDENT}return {names[plan.output]}")
+    if len(plan.outputs) > 1:
+        lines[0] = lines[0].replace("-> torch.Tensor:", "-> list[torch.Tensor]:")
+        lines.append(f"{INDENT}return [{', '.join(names[output] for output in plan.outputs)}]")
+    else:
+        lines.append(f"{INDENT}return {names[plan.output]}")
     return lines
 
 
@@ -297,7 +301,7 @@ def emit_source(graph: Graph) -> str:
 
     plan = make_plan(graph, device="meta")  # the structure only: no weights are drawn
     input_shape = ", ".join(map(str, graph.nodes[graph.input_node]["shape"]))
-    output_shape = ", ".join(map(str, graph.nodes[graph.output_node]["shape"]))
+    output_shape = "], [N, ".join(", ".join(map(str, graph.nodes[output]["shape"])) for output in graph.outputs)
     reset = _reset_method(plan)
     program = generate(plan)
     methods = [_init_method(plan, bool(reset)), reset, _forward_method(plan, program)]
@@ -327,5 +331,6 @@ import torch
 if __name__ == "__main__":
     model = {plan.class_name}().eval()
     with torch.no_grad():
-        print(model(torch.zeros(1, {input_shape})).shape)
+        y = model(torch.zeros(1, {input_shape}))
+        print([t.shape for t in y] if isinstance(y, list) else y.shape)
 '''
