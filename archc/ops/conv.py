@@ -123,21 +123,34 @@ class Conv(OpSpec):
 
 @register_op("linear")
 class Linear(OpSpec):
-    """Fully connected layer over [features], or over the features of each token of [N, D] (as nn.Linear)."""
+    """Fully connected layer over [features], over the features of each token of [N, D] (as nn.Linear), or
+    (``over: channels``) over the channels of every position."""
 
-    summary = "fully connected layer over [features] (or the last axis of [N, D] tokens)"
-    examples = (Example((5,), {"out": 3}), Example((5,), {"out": 3, "bias": False, "bias_init": "zeros"}))
+    summary = "fully connected layer over [features], the last axis of [N, D] tokens, or the channels of each position"
+    examples = (Example((5,), {"out": 3}), Example((5,), {"out": 3, "bias": False, "bias_init": "zeros"}),
+                Example((4, 3, 3), {"out": 6, "over": "channels"}))
     traits = {"weighted", "fresh output", "reduced precision"}
-    tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, x[0][-1]), keras="Dense.kernel",
+    tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, _in_features(x[0])), keras="Dense.kernel",
                           init=lambda attrs: attrs.init), bias("Dense"))
     out: PositiveCount
     bias: bool = True
     init: WeightInit = "torch_default"
     bias_init: BiasInit = "torch_default"
+    #: features: over [F]; channels: over the channels of each position of [C, H, W] (a 1x1 conv with a linear's
+    #: weight shape, as nn.Linear between NCHW -> NHWC -> NCHW permutes)
+    over: Literal["features", "channels"] = "features"
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
+        if self.over == "channels":  # per position over the channels (torchvision's ConvNeXt: Linear after Permute)
+            expect_rank(inputs[0], (3,), "linear over: channels")
+            return (self.out, *inputs[0][1:])
         expect_rank(inputs[0], (1, 2), "linear")
         return (*inputs[0][:-1], self.out)
 
     def count_macs(self, inputs: list[Shape], output: Shape) -> int:
         return math.prod(inputs[0]) * self.out
+
+
+def _in_features(shape: Shape) -> int:
+    """What a linear reads: the channels of [C, H, W] (over: channels) and [F], the features of [N, D] tokens."""
+    return shape[-1] if len(shape) == 2 else shape[0]
