@@ -122,10 +122,11 @@ class Conv(OpSpec):
 
 @register_op("linear")
 class Linear(OpSpec):
-    """Fully connected layer over [features]."""
+    """Fully connected layer over [features], or (``over: channels``) over the channels of every position."""
 
-    summary = "fully connected layer over [features]"
-    examples = (Example((5,), {"out": 3}), Example((5,), {"out": 3, "bias": False, "bias_init": "zeros"}))
+    summary = "fully connected layer over [features] (or the channels of each position)"
+    examples = (Example((5,), {"out": 3}), Example((5,), {"out": 3, "bias": False, "bias_init": "zeros"}),
+                Example((4, 3, 3), {"out": 6, "over": "channels"}))
     traits = {"weighted", "fresh output", "reduced precision"}
     tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, x[0][0]), keras="Dense.kernel",
                           init=lambda attrs: attrs.init), bias("Dense"))
@@ -133,10 +134,17 @@ class Linear(OpSpec):
     bias: bool = True
     init: WeightInit = "torch_default"
     bias_init: BiasInit = "torch_default"
+    #: features: over [F]; channels: over the channels of each position of [C, H, W] (a 1x1 conv with a linear's
+    #: weight shape, as nn.Linear between NCHW -> NHWC -> NCHW permutes)
+    over: Literal["features", "channels"] = "features"
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
+        if self.over == "channels":  # per position over the channels (torchvision's ConvNeXt: Linear after Permute)
+            expect_rank(inputs[0], (3,), "linear over: channels")
+            return (self.out, *inputs[0][1:])
         expect_rank(inputs[0], (1,), "linear")
         return (self.out,)
 
     def count_macs(self, inputs: list[Shape], output: Shape) -> int:
-        return inputs[0][0] * self.out
+        positions = inputs[0][1] * inputs[0][2] if len(inputs[0]) == 3 else 1
+        return inputs[0][0] * self.out * positions

@@ -29,22 +29,12 @@ pytest.importorskip("torchvision")
 SLOW_PARAMS = 50_000_000
 #: one net of each expensive family still runs by default
 ALWAYS = {"vgg11_bn", "alexnet"}
-#: references that draw weights from distributions archc's init cannot name yet (normal(std), trunc_normal(std),
-#: uniform(a): init with arguments, issue 13): strict xfail, so each mark must go when the spec can say it
-INIT_PENDING = {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "squeezenet1_0",
-                "squeezenet1_1", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
-                "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"}
 COUNTERPARTS = counterparts()
 
 
-def _cheap(name: str, *marks: pytest.MarkDecorator) -> object:
+def _cheap(name: str) -> object:
     slow = name not in ALWAYS and archc.summarize(name).params > SLOW_PARAMS
-    return pytest.param(name, marks=[*marks, pytest.mark.slow] if slow else list(marks), id=name)
-
-
-def _init_case(name: str) -> object:
-    pending = pytest.mark.xfail(reason="init with arguments not yet in archc", strict=True)
-    return _cheap(name, pending) if name in INIT_PENDING else _cheap(name)
+    return pytest.param(name, marks=[pytest.mark.slow] if slow else [], id=name)
 
 
 def _slow(name: str) -> object:
@@ -70,6 +60,39 @@ def test_outputs_at_full_resolution(name):
     check_outputs(name, COUNTERPARTS[name], full_resolution(name), batch=1)
 
 
-@pytest.mark.parametrize("name", [_init_case(name) for name in sorted(COUNTERPARTS)])
+@pytest.mark.parametrize("name", [_cheap(name) for name in sorted(COUNTERPARTS)])
 def test_default_initialisation_is_the_references(name):
     check_initialisation(name, COUNTERPARTS[name])
+
+
+def _auxiliary(name: str, resolution: int) -> list:
+    """torchvision's auxiliary logits in eval mode (where its forward skips them): each head applied to the trunk
+    node it reads, captured by a forward hook; with the reference's BatchNorms randomized."""
+    from .reference import randomize_batchnorm, torchvision_reference
+
+    reference = randomize_batchnorm(torchvision_reference(name), resolution)
+    heads = {"googlenet": [("inception4a", "aux1"), ("inception4d", "aux2")],
+             "inception_v3": [("Mixed_6e", "AuxLogits")]}[name]
+    x = torch.randn(2, 3, resolution, resolution, generator=torch.Generator().manual_seed(1))
+    trunk: dict[str, torch.Tensor] = {}
+    for source, _ in heads:
+        reference.get_submodule(source).register_forward_hook(lambda m, i, out, key=source: trunk.update({key: out}))
+    with torch.no_grad():
+        logits = reference(x)
+        auxiliary = [reference.get_submodule(head)(trunk[source]) for source, head in heads]
+    return [reference, x, logits, *auxiliary]
+
+
+@pytest.mark.parametrize(("name", "outputs", "resolution"), [
+    ("googlenet", ["fc", "aux1", "aux2"], 64),
+    pytest.param("inception_v3", ["fc", "AuxLogits"], 299, marks=pytest.mark.slow)])
+def test_auxiliary_classifiers_are_outputs(name, outputs, resolution):
+    reference, x, *expected = _auxiliary(name, resolution)
+    ours = archc.load(name, outputs=outputs, resolution=resolution)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    ours.eval()
+    with torch.no_grad():
+        got = ours(x)
+    assert len(got) == len(expected)
+    for mine, theirs in zip(got, expected):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-4)

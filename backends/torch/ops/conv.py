@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from archc.backends.torch.registry import LoweringNode, Module, register_lowering
+from archc.backends.torch.registry import Call, Lowered, LoweringNode, Module, register_lowering
 
 
 def compact(value: tuple[int, ...]) -> int | tuple[int, ...]:
@@ -23,6 +23,10 @@ def lower_conv(node: LoweringNode) -> Module:
 
 
 @register_lowering("linear")
-def lower_linear(node: LoweringNode) -> Module:
-    """nn.Linear over [N, features]."""
-    return Module(nn.Linear, (node.in_channels, node.attrs.out), {"bias": node.attrs.bias})
+def lower_linear(node: LoweringNode) -> Lowered:
+    """nn.Linear over [N, features]; over: channels, the same module between NCHW -> NHWC -> NCHW permutes
+    (torchvision's ConvNeXt block: Permute, Linear, ..., Permute)."""
+    linear = Module(nn.Linear, (node.in_channels, node.attrs.out), {"bias": node.attrs.bias})
+    if node.attrs.over == "features":
+        return linear
+    return (Call("permute", args=(0, 2, 3, 1), method=True), linear, Call("permute", args=(0, 3, 1, 2), method=True))

@@ -53,3 +53,29 @@ def test_layer_scale_is_a_bare_parameter_named_as_torchvision_cnblock(tmp_path):
         emitted.load_state_dict(model.state_dict(), strict=True)
         assert list(emitted.state_dict()) == list(model.state_dict())
         assert torch.equal(emitted(x), model(x))
+
+
+def test_a_convnext_block_is_torchvision_cnblock():
+    """layer_scale, layernorm over channels, linear over: channels and drop_path make torchvision's CNBlock: the
+    same state_dict keys (strict load) and outputs."""
+    from torchvision.models.convnext import CNBlock
+
+    dim = 16
+    reference = CNBlock(dim, layer_scale=1e-6, stochastic_depth_prob=0.1).eval()
+    with torch.no_grad():
+        for tensor in reference.state_dict().values():
+            tensor.copy_(torch.randn(tensor.shape, generator=torch.Generator().manual_seed(tensor.numel())))
+    spec = {"archc": 1, "name": "cnblock", "input": {"shape": [dim, 7, 7]}, "network": [
+        {"name": "0", "residual": {"body": [
+            {"name": "block.0", "conv": {"out": dim, "kernel": 7, "groups": dim}},
+            {"name": "block.2", "layernorm": {"eps": 1e-6}},
+            {"name": "block.3", "linear": {"out": 4 * dim, "over": "channels"}},
+            "gelu",
+            {"name": "block.5", "linear": {"out": dim, "over": "channels"}},
+            {"name": "layer_scale", "layer_scale": {}},
+            {"name": "stochastic_depth", "drop_path": {"rate": 0.1}}]}}]}
+    model = archc.load(spec).eval()
+    model.load_state_dict({f"0.{key}": value for key, value in reference.state_dict().items()}, strict=True)
+    x = torch.randn(2, dim, 7, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
