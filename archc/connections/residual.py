@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from archc.spec.context import Connection, Context, Tensor, register_connection
 
@@ -17,6 +17,16 @@ class Projection(BaseModel):
     name: str | None = "shortcut"
     body: list[Any] = Field(min_length=1)
     use: Literal["auto", "always"] = "auto"
+    # expand the projection before the body, so its layers come first in the state dict (torchvision's RegNet
+    # registers ``proj`` before ``f``); needs use: always, whose items say by `when:` where they apply
+    first: bool = False
+
+    @model_validator(mode="after")
+    def _first_needs_always(self) -> Projection:
+        if self.first and self.use != "always":
+            raise ValueError("first: true expands the shortcut before the body, so it cannot depend on the body's "
+                             "shape: give use: always (and `when:` on its items)")
+        return self
 
 
 @register_connection("residual")
@@ -33,17 +43,20 @@ class Residual(Connection):
     after: list[Any] | str | None = None
 
     def expand(self, ctx: Context, x: Tensor) -> Tensor:
+        first = isinstance(self.shortcut, Projection) and self.shortcut.first
+        shortcut = self.shortcut_for(ctx, x, None) if first else None
         body = ctx.expand(ctx.args["body"], x)
         if self.shortcut == "when_shapes_agree" and (x.shape is None or body.shape is None or x.shape != body.shape):
             y = body  # no shortcut, no add: the block is its body
         else:
-            y = ctx.add("add", {}, [body, self.shortcut_for(ctx, x, body)])
+            y = ctx.add("add", {}, [body, shortcut or self.shortcut_for(ctx, x, body)])
         if self.after is not None:
             y = ctx.expand(ctx.args["after"], y, at="after")
         return y
 
-    def shortcut_for(self, ctx: Context, x: Tensor, body: Tensor) -> Tensor:
-        unknown = x.shape is None or body.shape is None
+    def shortcut_for(self, ctx: Context, x: Tensor, body: Tensor | None) -> Tensor:
+        """``body`` is None where the shortcut comes first (a projection with use: always)."""
+        unknown = x.shape is None or body is None or body.shape is None
         if self.shortcut in ("identity", "when_shapes_agree"):
             if not unknown and x.shape != body.shape:
                 raise ctx.error(f"cannot add {list(body.shape)} to {list(x.shape)}: the shortcut is identity but the "

@@ -63,3 +63,36 @@ def test_outputs_at_full_resolution(name):
 @pytest.mark.parametrize("name", [_cheap(name) for name in sorted(COUNTERPARTS)])
 def test_default_initialisation_is_the_references(name):
     check_initialisation(name, COUNTERPARTS[name])
+
+
+def _auxiliary(name: str, resolution: int) -> list:
+    """torchvision's auxiliary logits in eval mode (where its forward skips them): each head applied to the trunk
+    node it reads, captured by a forward hook; with the reference's BatchNorms randomized."""
+    from .reference import randomize_batchnorm, torchvision_reference
+
+    reference = randomize_batchnorm(torchvision_reference(name), resolution)
+    heads = {"googlenet": [("inception4a", "aux1"), ("inception4d", "aux2")],
+             "inception_v3": [("Mixed_6e", "AuxLogits")]}[name]
+    x = torch.randn(2, 3, resolution, resolution, generator=torch.Generator().manual_seed(1))
+    trunk: dict[str, torch.Tensor] = {}
+    for source, _ in heads:
+        reference.get_submodule(source).register_forward_hook(lambda m, i, out, key=source: trunk.update({key: out}))
+    with torch.no_grad():
+        logits = reference(x)
+        auxiliary = [reference.get_submodule(head)(trunk[source]) for source, head in heads]
+    return [reference, x, logits, *auxiliary]
+
+
+@pytest.mark.parametrize(("name", "outputs", "resolution"), [
+    ("googlenet", ["fc", "aux1", "aux2"], 64),
+    pytest.param("inception_v3", ["fc", "AuxLogits"], 299, marks=pytest.mark.slow)])
+def test_auxiliary_classifiers_are_outputs(name, outputs, resolution):
+    reference, x, *expected = _auxiliary(name, resolution)
+    ours = archc.load(name, outputs=outputs, resolution=resolution)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    ours.eval()
+    with torch.no_grad():
+        got = ours(x)
+    assert len(got) == len(expected)
+    for mine, theirs in zip(got, expected):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-4)

@@ -55,3 +55,25 @@ def test_parameter_counts(name):
 def test_same_function_as_torch(name, same_function):
     graph = graph_of(name)
     same_function(graph, batch=1 if graph.num_macs > 1e9 else 2)
+
+
+def test_googlenet_auxiliary_outputs_in_keras():
+    """Named as outputs, GoogLeNet's auxiliary heads are in the Keras model too (all 13,004,888 parameters), and
+    its three outputs equal torch's after the transfer (BatchNorms randomized)."""
+    import torch
+    from zoo.reference import TOLERANCE, randomize_batchnorm
+
+    from archc.transfer import transfer_weights
+
+    options = {"outputs": ["fc", "aux1", "aux2"], "resolution": 64}
+    torch_model = randomize_batchnorm(archc.load("googlenet", seed=0, **options), 64)
+    keras_model = archc.load("googlenet", backend="keras", seed=1, **options)
+    assert count(keras_model.trainable_weights) == 13_004_888
+    transfer_weights(torch_model, keras_model)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = [y.numpy() for y in torch_model(x)]
+    actual = [np.asarray(y) for y in keras_model(x.permute(0, 2, 3, 1).numpy(), training=False)]
+    assert len(actual) == len(expected) == 3
+    for got, want in zip(actual, expected):
+        assert np.abs(got - want).max() <= TOLERANCE * max(1.0, np.abs(want).max())
