@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import BeforeValidator, WithJsonSchema, model_validator
 
-from archc.ops.initializers import InitArgs, parse_init
+from archc.ops.initializers import InitArgs, json_schema, parse_init
 from archc.ops.registry import (
     Example,
     NonNegativeCount,
@@ -33,7 +33,8 @@ InitName = Literal[
     "zeros",
 ]
 #: a scheme name or an initialiser with arguments ({normal: {std: 0.01}}, archc.ops.initializers)
-WeightInit = Annotated[InitName | InitArgs, BeforeValidator(parse_init)]
+WeightInit = Annotated[InitName | InitArgs, BeforeValidator(parse_init),
+                       WithJsonSchema(json_schema(list(get_args(InitName))))]
 BiasInit = Literal["torch_default", "zeros"] | Number
 IntPair = PositiveCount | tuple[PositiveCount, PositiveCount]
 NonNegPair = NonNegativeCount | tuple[NonNegativeCount, NonNegativeCount]

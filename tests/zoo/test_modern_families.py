@@ -62,3 +62,17 @@ network:
     with pytest.raises(archc.SpecError, match="use: always") as error:
         archc.build_graph(str(spec))
     assert "first.yaml:7" in str(error.value)
+
+
+def test_convnext_blocks_count_in_the_comparison():
+    """ConvNeXt has no BatchNorm for the harness to randomize, and a layer scale of 1e-6 makes every block nearly
+    the identity: give every LayerNorm and layer scale non-trivial values first, then outputs must still agree."""
+    reference = torchvision_reference("convnext_tiny")
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name, tensor in reference.named_parameters():
+            if name.endswith("layer_scale") or tensor.dim() == 1:  # layer scales, LayerNorm affines, biases
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) * 0.5 + 0.25)
+    assert check_outputs("convnext_tiny", lambda: reference, 64) < 1e-3
+    assert drop_rates(archc.build_graph("convnext_tiny", resolution=64)) == pytest.approx(
+        reference_rates(reference), abs=1e-12)
