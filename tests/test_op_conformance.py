@@ -107,7 +107,22 @@ def test_op(op, index, tmp_path):
 
     _check_emitted_source(graph, model, x, expected)
     _check_onnx(graph, model, x, expected, tmp_path)
-    _check_keras(op, graph, model, x, expected)
+    if "torch only" in cls.traits:
+        _check_keras_refuses(op, graph)
+    else:
+        _check_keras(op, graph, model, x, expected)
+
+
+def _check_keras_refuses(op, graph) -> None:
+    """An op declared "torch only": the Keras backend has no lowering and says so at the node, not a traceback."""
+    pytest.importorskip("keras")
+    from archc.backends.keras import LOWERINGS as KERAS_LOWERINGS
+    from archc.backends.keras import build_model as build_keras
+    from archc.errors import SpecError
+
+    assert op not in KERAS_LOWERINGS, f"op '{op}' has a Keras lowering: drop its \"torch only\" trait"
+    with pytest.raises(SpecError, match=f"the keras backend has no lowering for op '{op}'"):
+        build_keras(graph, seed=0)
 
 
 def _check_emitted_source(graph, model, x, expected) -> None:

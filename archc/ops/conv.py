@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Literal, get_args
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import BeforeValidator, WithJsonSchema, model_validator
 
-from archc.ops.initializers import InitArgs, parse_init
+from archc.ops.initializers import InitArgs, json_schema, parse_init
 from archc.ops.registry import (
     Example,
     NonNegativeCount,
@@ -32,7 +33,8 @@ InitName = Literal[
     "zeros",
 ]
 #: a scheme name or an initialiser with arguments ({normal: {std: 0.01}}, archc.ops.initializers)
-WeightInit = Annotated[InitName | InitArgs, BeforeValidator(parse_init)]
+WeightInit = Annotated[InitName | InitArgs, BeforeValidator(parse_init),
+                       WithJsonSchema(json_schema(list(get_args(InitName))))]
 BiasInit = Literal["torch_default", "zeros"] | Number
 IntPair = PositiveCount | tuple[PositiveCount, PositiveCount]
 NonNegPair = NonNegativeCount | tuple[NonNegativeCount, NonNegativeCount]
@@ -122,13 +124,14 @@ class Conv(OpSpec):
 
 @register_op("linear")
 class Linear(OpSpec):
-    """Fully connected layer over [features], or (``over: channels``) over the channels of every position."""
+    """Fully connected layer over [features], over the features of each token of [N, D] (as nn.Linear), or
+    (``over: channels``) over the channels of every position."""
 
-    summary = "fully connected layer over [features] (or the channels of each position)"
+    summary = "fully connected layer over [features], the last axis of [N, D] tokens, or the channels of each position"
     examples = (Example((5,), {"out": 3}), Example((5,), {"out": 3, "bias": False, "bias_init": "zeros"}),
                 Example((4, 3, 3), {"out": 6, "over": "channels"}))
     traits = {"weighted", "fresh output", "reduced precision"}
-    tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, x[0][0]), keras="Dense.kernel",
+    tensors = (TensorDecl("weight", "linear weight", lambda a, x: (a.out, _in_features(x[0])), keras="Dense.kernel",
                           init=lambda attrs: attrs.init), bias("Dense"))
     out: PositiveCount
     bias: bool = True
@@ -142,9 +145,13 @@ class Linear(OpSpec):
         if self.over == "channels":  # per position over the channels (torchvision's ConvNeXt: Linear after Permute)
             expect_rank(inputs[0], (3,), "linear over: channels")
             return (self.out, *inputs[0][1:])
-        expect_rank(inputs[0], (1,), "linear")
-        return (self.out,)
+        expect_rank(inputs[0], (1, 2), "linear")
+        return (*inputs[0][:-1], self.out)
 
     def count_macs(self, inputs: list[Shape], output: Shape) -> int:
-        positions = inputs[0][1] * inputs[0][2] if len(inputs[0]) == 3 else 1
-        return inputs[0][0] * self.out * positions
+        return math.prod(inputs[0]) * self.out
+
+
+def _in_features(shape: Shape) -> int:
+    """What a linear reads: the channels of [C, H, W] (over: channels) and [F], the features of [N, D] tokens."""
+    return shape[-1] if len(shape) == 2 else shape[0]

@@ -93,3 +93,14 @@ def _problem(error: Any) -> str:
     if error.get("type") == "extra_forbidden":
         return f"unknown argument '{where}'"
     return f"{where}: {error.get('msg', 'invalid')}".removeprefix("arguments: Value error, ")
+
+
+def json_schema(names: list[str]) -> dict[str, Any]:
+    """The JSON schema of an ``init`` value as a spec writes it: a scheme name or ``{kind: {arguments}}``."""
+    written = []
+    for kind, cls in KINDS.items():
+        arguments = {name: {"type": "number"} for name in cls.model_fields if name != "kind"}
+        written.append({"type": "object", "required": [kind], "additionalProperties": False,
+                        "properties": {kind: {"type": "object", "properties": arguments,
+                                              "additionalProperties": False}}})
+    return {"anyOf": [{"enum": names}, *written], "description": f"a scheme name, or {USAGE}"}

@@ -18,7 +18,8 @@ from archc.ops.registry import (
 
 
 def _channels(attrs, inputs: list[Shape]) -> Shape:
-    return (inputs[0][0],)
+    """The normalised axis: channels of [C, H, W] and [F], the features (last axis) of [N, D] tokens."""
+    return (inputs[0][-1] if len(inputs[0]) == 2 else inputs[0][0],)
 
 
 def scale_and_shift(keras_layer: str, gamma, beta) -> tuple[TensorDecl, TensorDecl]:
@@ -58,15 +59,15 @@ class LayerNorm(OpSpec):
     """Layer normalisation over the channels of each position ([C, H, W], as ConvNeXt's LayerNorm2d) or over the
     features ([F], as nn.LayerNorm); a learned scale and shift per channel."""
 
-    summary = "layer normalisation over channels ([C, H, W], per position) or features ([F])"
-    examples = (Example((4, 5, 5), {"eps": 1e-6}), Example((6,)))
+    summary = "layer normalisation over channels ([C, H, W], per position), features ([F]) or token features ([N, D])"
+    examples = (Example((4, 5, 5), {"eps": 1e-6}), Example((6,)), Example((3, 4), {"eps": 1e-6}))
     # no dtype trait: CUDA autocast runs layer_norm in float32; no fresh output: over [C, H, W] it returns a view
     traits = {"normalization"}
     tensors = scale_and_shift("LayerNormalization", lambda attrs: 1.0, lambda attrs: 0.0)
     eps: Number = Field(1e-5, gt=0)
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
-        expect_rank(inputs[0], (1, 3), "layernorm")
+        expect_rank(inputs[0], (1, 2, 3), "layernorm")
         return inputs[0]
 
 

@@ -110,6 +110,9 @@ ROLES: dict[str, Role] = {
     "per-channel vector": Role("one value per channel or feature: norm scale, shift and running statistics"),
     "channel scale": Role("a learned scale per channel, [C, 1, 1] in torch (torchvision's layer_scale), a 1 x 1 "
                           "depthwise kernel (1, 1, C, 1) in Keras", torch_shape=lambda shape: (shape[2], 1, 1)),
+    "token embedding": Role("a learned [1, N, D] token tensor (a ViT's class token, position embedding)"),
+    "attention projection": Role("a tensor of torch.nn.MultiheadAttention (in_proj_weight: q, k, v stacked); torch "
+                                 "only, not transferred to Keras"),
     "step counter": Role("an integer count of training steps (torch only)", counted=False),
 }
 
@@ -128,6 +131,7 @@ TRAITS: dict[str, str] = {
     "promotes dtype": "under autocast its output has the widest dtype of its inputs",
     "nonnegative": "its output is >= 0 whatever its input",
     "keeps sign": "its output is >= 0 wherever all its inputs are",
+    "torch only": "no Keras lowering yet: the Keras backend refuses it with an error located at the node",
 }
 
 
@@ -286,10 +290,18 @@ def numel(shape: Shape) -> int:
 
 def expect_rank(shape: Shape, ranks: tuple[int, ...], what: str) -> None:
     if len(shape) not in ranks:
-        names = {1: "[features]", 3: "[C, H, W]"}
+        names = {1: "[features]", 2: "[N, D] tokens", 3: "[C, H, W]"}
         wanted = " or ".join(names.get(r, f"rank {r}") for r in ranks)
         raise ShapeError(f"{what} expects {wanted} input, got {list(shape)}",
-                         hint="flatten or global_avgpool first" if 1 in ranks else None)
+                         hint=_rank_hint(shape, ranks))
+
+
+def _rank_hint(shape: Shape, ranks: tuple[int, ...]) -> str | None:
+    if len(shape) == 2 and 3 in ranks:
+        return "this input is [N, D] tokens (after to_tokens); image ops need [C, H, W]"
+    if len(shape) == 2 and 1 in ranks:
+        return "take one token first (token: {index: 0}, a ViT's class token)"
+    return "flatten or global_avgpool first" if 1 in ranks else None
 
 
 def pair(value: Any) -> tuple[int, int]:

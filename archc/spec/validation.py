@@ -8,6 +8,7 @@ got [3, 3, 3]"), located at the YAML value that caused it.
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -262,13 +263,29 @@ def _message(error: dict[str, Any], where: _Field) -> tuple[str, str | None]:
     return message.replace("input should be", "expected") + got, None
 
 
+_VALIDATED_MEMBER = re.compile(r"^function-\w+\[.*, (\w+)\]$")
+
+
+def _plain_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A location without validator wrappers; a union member with a validator (``function-after[check(), Model]``)
+    keeps its tag as the model's name, as pydantic gives it for a member without one."""
+    out: list[Any] = []
+    for part in loc:
+        if isinstance(part, str) and part.startswith("function-"):
+            member = _VALIDATED_MEMBER.match(part)
+            if member is None:
+                continue
+            part = member.group(1)
+        out.append(part)
+    return tuple(out)
+
+
 def diagnostics_from_validation(exc: ValidationError, tree: Any, base_path: str, model: type[BaseModel],
                                 fallback: Position | None, ignore: frozenset[str] = frozenset()) -> list[Diagnostic]:
     """One diagnostic per mistake, located in ``tree`` (the raw mapping that was validated); pydantic error types
     in ``ignore`` (``"missing"`` for partial arguments) are left out."""
-    errors = [dict(error, loc=tuple(part for part in error["loc"]
-                                    if not (isinstance(part, str) and part.startswith("function-"))))
-              for error in exc.errors(include_url=False) if error["type"] not in ignore]
+    errors = [dict(error, loc=_plain_loc(error["loc"])) for error in exc.errors(include_url=False)
+              if error["type"] not in ignore]
     fields = [_Field(model, error["loc"]) for error in errors]
     # a union reports one error per accepted type; if some type matched the value's kind and failed deeper inside
     # (a list with a bad item, a mapping with a bad key), report those, else one "expected A or B" for the field

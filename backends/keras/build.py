@@ -55,7 +55,7 @@ class KerasBuilder:
 
 
 def keras_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Logical CHW -> Keras HWC; feature vectors unchanged."""
+    """Logical CHW -> Keras HWC; feature vectors and [N, D] tokens unchanged."""
     return (*shape[1:], shape[0]) if len(shape) == 3 else tuple(shape)
 
 
@@ -65,8 +65,8 @@ def _check(graph: Graph) -> None:
     if problems:
         raise SpecError(problems)
     shape = graph.nodes[graph.input_node]["shape"]
-    if len(shape) not in (1, 3):
-        raise SpecError(Diagnostic(f"the keras backend takes [C, H, W] or [features] inputs, got {list(shape)}",
+    if len(shape) not in (1, 2, 3):
+        raise SpecError(Diagnostic(f"the keras backend takes [C, H, W], [N, D] or [features] inputs, got {list(shape)}",
                                    graph.nodes[graph.input_node].get("pos"), "input.shape"))
 
 

@@ -50,8 +50,8 @@ def messages(network: str) -> list[tuple[str, str, str | None]]:
      [("network[0].conv.bias_init", "expected 'torch_default', 'zeros' or a number, got 'zeroes'",
        "did you mean 'zeros'?")]),
     ("{conv: {out: 8, kernel: 3, init: kaiming}}",
-     [("network[0].conv.init", "expected one of 'torch_default', 'kaiming_normal', 'kaiming_normal_fan_out', "
-       "'kaiming_uniform', 'xavier_uniform', 'xavier_normal', 'zeros', got 'kaiming'",
+     [("network[0].conv.init", "expected 'torch_default', 'kaiming_normal', 'kaiming_normal_fan_out', "
+       "'kaiming_uniform', 'xavier_uniform', 'xavier_normal', 'zeros' or a mapping, got 'kaiming'",
        "did you mean 'kaiming_normal'?")]),
     ("{conv: {out: 8}}", [("network[0].conv", "missing required key 'kernel'", None)]),
     ("{conv: {out: 8, kernal: 3}}", [("network[0].conv", "unknown key 'kernal'", "did you mean 'kernel'?")]),

@@ -49,6 +49,12 @@ def full_resolution(name: str) -> int:
     return FULL.get(name, 224)
 
 
+def reference_size(name: str, resolution: int) -> dict[str, Any]:
+    """Keyword arguments that tell the reference its input size, where it fixes one (torchvision's ViTs hold a
+    position embedding per patch of ``image_size``)."""
+    return {"image_size": resolution} if name.startswith("vit_") else {}
+
+
 def torchvision_reference(name: str, device: str = "cpu", seed: int = 0, **kwargs: Any) -> Any:
     """``torchvision.models.get_model(name, **kwargs)`` with random weights from torch's generator seeded ``seed``
     (weights=None: nothing is downloaded). GoogLeNet's and Inception-v3's ``init_weights`` warning is silenced."""
@@ -135,7 +141,7 @@ def check_outputs(name: str, build_reference: Callable[..., Any], resolution: in
     keyword arguments, to the reference builder."""
     import torch
 
-    reference = randomize_batchnorm(build_reference(**params), resolution)
+    reference = randomize_batchnorm(build_reference(**params, **reference_size(name, resolution)), resolution)
     ours = archc_torch(name, resolution, **params)
     ours.load_state_dict(reference.state_dict(), strict=True)
     ours.eval()

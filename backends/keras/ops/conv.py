@@ -105,7 +105,8 @@ def lower_conv(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
 @register_lowering("linear")
 def lower_linear(builder: KerasBuilder, node: OpNode, inputs: list[Any]) -> Any:
     attrs = node.attrs
-    fan_in = node.input_shapes[0][0]
+    shape = node.input_shapes[0]
+    fan_in = shape[-1] if len(shape) == 2 else shape[0]  # [N, D] tokens: D; [F] and [C, H, W] (over: channels): C
     return keras.layers.Dense(attrs.out, use_bias=attrs.bias, name=builder.layer_name(node.name),
                               kernel_initializer=weight_initializer(attrs.init, builder.seed_for(node.name, "weight")),
                               bias_initializer=bias_initializer(attrs.bias_init, fan_in,

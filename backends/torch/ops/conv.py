@@ -24,9 +24,11 @@ def lower_conv(node: LoweringNode) -> Module:
 
 @register_lowering("linear")
 def lower_linear(node: LoweringNode) -> Lowered:
-    """nn.Linear over [N, features]; over: channels, the same module between NCHW -> NHWC -> NCHW permutes
-    (torchvision's ConvNeXt block: Permute, Linear, ..., Permute)."""
-    linear = Module(nn.Linear, (node.in_channels, node.attrs.out), {"bias": node.attrs.bias})
+    """nn.Linear over [N, features] or [N, tokens, D]; over: channels, the same module between NCHW -> NHWC -> NCHW
+    permutes (torchvision's ConvNeXt block: Permute, Linear, ..., Permute)."""
+    shape = node.input_shapes[0]
+    linear = Module(nn.Linear, (shape[-1] if len(shape) == 2 else node.in_channels, node.attrs.out),
+                    {"bias": node.attrs.bias})
     if node.attrs.over == "features":
         return linear
     return (Call("permute", args=(0, 2, 3, 1), method=True), linear, Call("permute", args=(0, 3, 1, 2), method=True))

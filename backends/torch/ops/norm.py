@@ -20,8 +20,9 @@ def lower_bn(node: LoweringNode) -> Module:
 def lower_layernorm(node: LoweringNode) -> Lowered:
     """nn.LayerNorm over [features]; over [C, H, W] the same module between NCHW -> NHWC -> NCHW permutes (timm's
     LayerNorm2d: state_dict keys weight and bias)."""
-    norm = Module(nn.LayerNorm, (node.in_channels,), {"eps": node.attrs.eps})
-    if len(node.input_shapes[0]) == 1:
+    rank = len(node.input_shapes[0])
+    norm = Module(nn.LayerNorm, (node.input_shapes[0][-1] if rank == 2 else node.in_channels,), {"eps": node.attrs.eps})
+    if rank < 3:  # [F] or [N, D]: over the last axis
         return norm
     return (Call("permute", args=(0, 2, 3, 1), method=True), norm, Call("permute", args=(0, 3, 1, 2), method=True))
 
