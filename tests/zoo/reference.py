@@ -178,7 +178,7 @@ def check_initialisation(name: str, build_reference: Callable[..., Any], seed: i
 
 # ---- which reference each zoo spec reproduces ------------------------------------------------------------------------
 #: zoo name -> timm model name, where the zoo spec is named differently (added to the se_* rule below)
-TIMM: dict[str, str] = {"resnet50d": "resnet50d"}
+TIMM: dict[str, str] = {"resnet50d": "resnet50d", "ecaresnet50d": "ecaresnet50d"}
 
 
 def timm_reference(timm_name: str, device: str = "cpu", seed: int = 0, **kwargs: Any) -> Any:

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 import archc
-from archc.ops.conv import WeightInit
+from archc.ops.conv import InitName
 from archc.transfer import read_state
 
 pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
-INITS = typing.get_args(WeightInit)
+INITS = typing.get_args(InitName)  # the scheme names (initialisers with arguments: test_init_arguments.py)
 
 
 def init_spec(init: str) -> dict:
