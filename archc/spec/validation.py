@@ -287,6 +287,11 @@ def diagnostics_from_validation(exc: ValidationError, tree: Any, base_path: str,
     errors = [dict(error, loc=_plain_loc(error["loc"])) for error in exc.errors(include_url=False)
               if error["type"] not in ignore]
     fields = [_Field(model, error["loc"]) for error in errors]
+    for error, where in zip(errors, fields):
+        # a member's own validator failed (Projection's first: without use: always): the member took the value's
+        # kind, so its message is the one to report, not "expected A or B"
+        if error["type"] == "value_error" and where.union_loc is not None:
+            where.deep = True
     # a union reports one error per accepted type; if some type matched the value's kind and failed deeper inside
     # (a list with a bad item, a mapping with a bad key), report those, else one "expected A or B" for the field
     deep_unions = {f.union_loc for f in fields if f.union_loc is not None and f.deep}

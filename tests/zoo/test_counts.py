@@ -116,6 +116,40 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "shufflenet_v2_x1_5": (3_503_624, "0.296", TV),
     "shufflenet_v2_x2_0": (7_393_996, "0.583", TV),
     "resnext101_64x4d": (83_455_272, "15.460", TV),
+    # EfficientNet (Tan & Le 2019) as torchvision: GMACs at the spec's default 224; torchvision's table gives them at
+    # each model's own crop size, checked in test_efficientnet_gmacs_at_the_reference_crop_size
+    "efficientnet_b0": (5_288_548, "0.386", TV),
+    "efficientnet_b1": (7_794_184, None, TV),
+    "efficientnet_b2": (9_109_994, None, TV),
+    "efficientnet_b3": (12_233_232, None, TV),
+    "efficientnet_b4": (19_341_616, None, TV),
+    "efficientnet_b5": (30_389_784, None, TV),
+    "efficientnet_b6": (43_040_704, None, TV),
+    "efficientnet_b7": (66_347_960, None, TV),
+    # RegNet (Radosavovic et al. 2020) as torchvision; regnet_y_128gf's 224 row is IMAGENET1K_SWAG_LINEAR_V1
+    "regnet_x_400mf": (5_495_976, "0.414", TV),
+    "regnet_x_800mf": (7_259_656, "0.800", TV),
+    "regnet_x_1_6gf": (9_190_136, "1.603", TV),
+    "regnet_x_3_2gf": (15_296_552, "3.177", TV),
+    "regnet_x_8gf": (39_572_648, "7.995", TV),
+    "regnet_x_16gf": (54_278_536, "15.941", TV),
+    "regnet_x_32gf": (107_811_560, "31.736", TV),
+    "regnet_y_400mf": (4_344_144, "0.402", TV),
+    "regnet_y_800mf": (6_432_512, "0.834", TV),
+    "regnet_y_1_6gf": (11_202_430, "1.612", TV),
+    "regnet_y_3_2gf": (19_436_338, "3.176", TV),
+    "regnet_y_8gf": (39_381_472, "8.473", TV),
+    "regnet_y_16gf": (83_590_140, "15.912", TV),
+    "regnet_y_32gf": (145_046_770, "32.280", TV),
+    "regnet_y_128gf": (644_812_894, "127.518", TV),
+    # ConvNeXt (Liu et al. 2022) as torchvision
+    "convnext_tiny": (28_589_128, "4.456", TV),
+    "convnext_small": (50_223_688, "8.684", TV),
+    "convnext_base": (88_591_464, "15.355", TV),
+    "convnext_large": (197_767_336, "34.361", TV),
+    # ResNet-D (He et al. 2019, "Bag of Tricks"): deep stem, average-pool shortcut; and ECA-Net (Wang et al. 2020)
+    "resnet50d": (25_576_264, None, TIMM + " ('resnet50d')"),
+    "ecaresnet50d": (25_576_350, None, TIMM + " ('ecaresnet50d')"),
 }
 
 # torchvision / timm models whose state-dict keys and shapes the specs reproduce exactly
@@ -127,7 +161,7 @@ TORCHVISION = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "re
                "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"]
 TIMM_NAMES = {"se_resnet18": "seresnet18", "se_resnet34": "seresnet34", "se_resnet50": "seresnet50",
               "se_resnet101": "seresnet101", "se_resnet152": "seresnet152",
-              "se_resnext50_32x4d": "seresnext50_32x4d"}
+              "se_resnext50_32x4d": "seresnext50_32x4d", "resnet50d": "resnet50d", "ecaresnet50d": "ecaresnet50d"}
 
 
 def _summary(name: str, **params):
@@ -322,11 +356,22 @@ def state_dict_shapes(graph) -> dict[str, tuple[int, ...]]:
             for key in ("weight", "bias", "running_mean", "running_var"):
                 out[f"{name}.{key}"] = (in_channels,)
             out[f"{name}.num_batches_tracked"] = ()
+        elif op == "channel_conv":  # ECA: nn.Conv1d(1, 1, k, bias=False)
+            out[f"{name}.weight"] = (1, 1, attrs.kernel)
     return out
 
 
 def _reference_shapes(model) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", [f"efficientnet_b{i}" for i in range(8)])
+def test_efficientnet_gmacs_at_the_reference_crop_size(name):
+    torchvision = pytest.importorskip("torchvision")
+    weights = torchvision.models.get_model_weights(name).DEFAULT  # the published table, no download
+    crop = weights.transforms().crop_size[0]
+    assert _gmacs_match(_summary(name, resolution=crop).macs, f"{weights.meta['_ops']:.3f}")
+    assert weights.meta["num_params"] == EXPECTED[name][0]
 
 
 @pytest.mark.parametrize("name", TORCHVISION)
