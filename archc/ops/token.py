@@ -30,7 +30,7 @@ class ToTokens(OpSpec):
 
     summary = "image to tokens: [C, H, W] -> [H * W, C], one token per position"
     examples = (Example((4, 3, 2)),)
-    traits = {"keeps dtype", "keeps sign", TORCH_ONLY}
+    traits = {"keeps dtype", "keeps sign"}
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         expect_rank(inputs[0], (3,), "to_tokens")
@@ -82,7 +82,7 @@ class Token(OpSpec):
 
     summary = "take one token: [N, D] -> [D]"
     examples = (Example((3, 4), {"index": 1}),)
-    traits = {"keeps dtype", "keeps sign", TORCH_ONLY}
+    traits = {"keeps dtype", "keeps sign"}
     index: NonNegativeCount = 0
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:

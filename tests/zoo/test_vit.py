@@ -66,11 +66,11 @@ def test_the_emitted_source_computes_the_same(tmp_path):
         assert torch.equal(emitted(x), model(x))
 
 
-def test_keras_refuses_the_vit_at_its_first_token_op():
+def test_keras_refuses_the_vit_at_its_first_weighted_token_op():
     pytest.importorskip("keras")
     from archc.backends.keras import build_model as build_keras
 
-    with pytest.raises(SpecError, match="the keras backend has no lowering for op 'to_tokens'"):
+    with pytest.raises(SpecError, match="the keras backend has no lowering for op 'class_token'"):
         build_keras(archc.build_graph("vit_b_16", resolution=32, **TINY))
 
 
