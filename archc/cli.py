@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archc.entrypoints import shared_scan
 from archc.errors import SpecError
 from archc.spec.resolve import allowed_paths
 from archc.train.errors import TrainError
@@ -313,11 +312,6 @@ COMMANDS = {"validate": cmd_validate, "summary": cmd_summary, "render": cmd_rend
 
 
 def main(argv: list[str] | None = None) -> int:
-    with shared_scan():  # networkx, pydantic and the op plugins read the installed metadata once (start-up)
-        return _run(argv)
-
-
-def _run(argv: list[str] | None) -> int:
     parser = build_parser(sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     try:
