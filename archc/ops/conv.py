@@ -35,7 +35,10 @@ InitName = Literal[
 #: a scheme name or an initialiser with arguments ({normal: {std: 0.01}}, archc.ops.initializers)
 WeightInit = Annotated[InitName | InitArgs, BeforeValidator(parse_init),
                        WithJsonSchema(json_schema(list(get_args(InitName))))]
-BiasInit = Literal["torch_default", "zeros"] | Number
+BiasName = Literal["torch_default", "zeros"]
+#: a bias: a scheme name, a constant, or an initialiser with arguments (torchvision's ViT MLP: {normal: {std: 1e-6}})
+BiasInit = Annotated[BiasName | Number | InitArgs, BeforeValidator(parse_init),
+                     WithJsonSchema(json_schema(list(get_args(BiasName)), numbers=True))]
 IntPair = PositiveCount | tuple[PositiveCount, PositiveCount]
 NonNegPair = NonNegativeCount | tuple[NonNegativeCount, NonNegativeCount]
 

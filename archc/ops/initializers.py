@@ -95,9 +95,10 @@ def _problem(error: Any) -> str:
     return f"{where}: {error.get('msg', 'invalid')}".removeprefix("arguments: Value error, ")
 
 
-def json_schema(names: list[str]) -> dict[str, Any]:
-    """The JSON schema of an ``init`` value as a spec writes it: a scheme name or ``{kind: {arguments}}``."""
-    written = []
+def json_schema(names: list[str], numbers: bool = False) -> dict[str, Any]:
+    """The JSON schema of an ``init`` value as a spec writes it: a scheme name (or a number, where ``numbers``: a
+    bias constant) or ``{kind: {arguments}}``."""
+    written: list[dict[str, Any]] = [{"type": "number"}] if numbers else []
     for kind, cls in KINDS.items():
         arguments = {name: {"type": "number"} for name in cls.model_fields if name != "kind"}
         written.append({"type": "object", "required": [kind], "additionalProperties": False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from archc.ops.conv import WeightInit
 from archc.ops.registry import (
     Example,
     NonNegativeCount,
@@ -50,7 +51,8 @@ class ClassToken(OpSpec):
     examples = (Example((3, 4)),)
     traits = {"weighted", "fresh output", TORCH_ONLY}
     tensors = (TensorDecl("", "token embedding", lambda attrs, inputs: (1, 1, inputs[0][-1]),
-                          init=lambda attrs: 0.0),)  # torchvision: zeros
+                          init=lambda attrs: attrs.init),)
+    init: WeightInit = "zeros"  # torchvision: zeros
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         _token_axis("class_token", inputs[0])
@@ -60,12 +62,14 @@ class ClassToken(OpSpec):
 @register_op("pos_embedding")
 class PosEmbedding(OpSpec):
     """Add a learned position embedding, one vector per token: the node is the ``[1, N, D]`` parameter
-    (torchvision's ``encoder.pos_embedding``). Zero at the start (torchvision draws normal(0, 0.02))."""
+    (torchvision's ``encoder.pos_embedding``). Zero at the start unless ``init`` says (torchvision's ViT:
+    ``init: {normal: {std: 0.02}}``)."""
 
     summary = "add a learned position embedding (the node is the [1, N, D] parameter)"
     examples = (Example((3, 4)),)
     traits = {"weighted", "elementwise", "fresh output", "promotes dtype", TORCH_ONLY}
-    tensors = (TensorDecl("", "token embedding", lambda attrs, inputs: (1, *inputs[0]), init=lambda attrs: 0.0),)
+    tensors = (TensorDecl("", "token embedding", lambda attrs, inputs: (1, *inputs[0]), init=lambda attrs: attrs.init),)
+    init: WeightInit = "zeros"
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         _token_axis("pos_embedding", inputs[0])

@@ -17,7 +17,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from archc.backends.torch.init import initialise, uninitialised
+from archc.backends.torch.init import constant, drawn, init_weight, initialise, uninitialised
 from archc.backends.torch.registry import (
     LOWERINGS,
     Call,
@@ -180,8 +180,12 @@ def bare_parameter(node: LoweringNode) -> nn.Parameter:
     """The node's tensor declared with the empty name, on ``node.device``, filled with its declared initial value."""
     tensor = next(t for t in node.attrs.declared_tensors(list(node.input_shapes)) if not t.name)
     value = tensor.decl.initial(node.attrs)
-    fill = 0.0 if value in (None, "zeros") else float(value)
-    return nn.Parameter(torch.full(tensor.shape, fill, device=node.device), requires_grad=tensor.decl.trainable)
+    if drawn(value):  # a spec-drawn parameter (a ViT's position embedding: normal(std=0.02))
+        data = torch.empty(tensor.shape, device=node.device)
+        init_weight(data, value, node.generator)
+    else:
+        data = torch.full(tensor.shape, 0.0 if value in (None, "zeros") else constant(value), device=node.device)
+    return nn.Parameter(data, requires_grad=tensor.decl.trainable)
 
 
 @functools.cache

@@ -99,11 +99,14 @@ def init_weight(weight: torch.Tensor, scheme: Any, generator: torch.Generator | 
 
 
 def init_bias(bias: torch.Tensor, scheme: Any, weight: torch.Tensor, generator: torch.Generator | None) -> None:
-    """Fill a bias: ``torch_default`` (uniform ±1/sqrt(fan_in), as torch's layers), ``zeros`` or a constant."""
+    """Fill a bias: ``torch_default`` (uniform ±1/sqrt(fan_in), as torch's layers), ``zeros``, a constant or an
+    initialiser with arguments (torchvision's ViT MLP: normal(std=1e-6))."""
     if bias.is_meta:
         return
     with torch.no_grad():
-        if scheme == "torch_default":
+        if not isinstance(scheme, (str, int, float)):
+            _with_arguments(bias, scheme, generator)
+        elif scheme == "torch_default":
             fan_in = weight[0].numel()
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             nn.init.uniform_(bias, -bound, bound, generator=generator)
@@ -131,12 +134,21 @@ def initialise(module: nn.Module, node: Any) -> None:
         elif ROLES[tensor.decl.role].drawn:
             init_weight(target, value, node.generator)
             weight = target
-        elif _constant(value) != tensor.decl.constructor_init and not target.is_meta:
+        elif drawn(value):  # a bare parameter the spec draws (a ViT's position embedding: normal(std=0.02))
+            init_weight(target, value, node.generator)
+        elif constant(value) != tensor.decl.constructor_init and not target.is_meta:
             with torch.no_grad():
-                target.fill_(_constant(value))
+                target.fill_(constant(value))
 
 
-def _constant(value: Any) -> float:
+def drawn(value: Any) -> bool:
+    """A scheme drawn at random (not zeros, not a constant): how a bare parameter's spec ``init`` is told apart."""
+    return isinstance(value, (Normal, Uniform, TruncNormal)) or (isinstance(value, str) and value != "zeros")
+
+
+def constant(value: Any) -> float:
+    if isinstance(value, Constant):
+        return float(value.value)
     return 0.0 if value == "zeros" else float(value)
 
 
@@ -152,10 +164,10 @@ def init_statements(target: str, attrs: Any) -> list[str]:
         if value is None or value == "torch_default":
             continue
         tensor = f"{target}.{decl.name}"
-        if ROLES[decl.role].drawn and decl.role != "bias":
+        if (ROLES[decl.role].drawn and decl.role != "bias") or drawn(value):
             lines.append(init_source(value).format(tensor))
         elif value == "zeros" and decl.constructor_init != 0.0:
             lines.append(f"nn.init.zeros_({tensor})")
-        elif _constant(value) != decl.constructor_init:
-            lines.append(f"nn.init.constant_({tensor}, {_constant(value)!r})")
+        elif constant(value) != decl.constructor_init:
+            lines.append(f"nn.init.constant_({tensor}, {constant(value)!r})")
     return lines

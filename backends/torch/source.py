@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archc.backends.torch.build import OUTPUT, Plan, Program, Step, generate, make_plan
-from archc.backends.torch.init import init_statements
+from archc.backends.torch.init import constant, drawn, init_source, init_statements
 from archc.backends.torch.registry import INFIX, Module
 from archc.ir.graph import Graph
 
@@ -181,16 +181,21 @@ def _parameters(plan: Plan) -> list[str]:
     """Bare parameters (a Param part): set on their container after the containers exist, filled as declared."""
     lines = []
     for step in plan.steps:
-        if step.param is not None:
-            lines.append(f"{module_access(step.name)} = nn.Parameter(torch.full({tuple(step.param.shape)!r}, "
-                         f"{_param_fill(step)!r}))")
+        if step.param is None:
+            continue
+        access, shape = module_access(step.name), tuple(step.param.shape)
+        value = _param_init(step)
+        if drawn(value):  # drawn as the spec says (a ViT's position embedding: normal(std=0.02))
+            lines += [f"{access} = nn.Parameter(torch.empty({shape!r}))", init_source(value).format(access)]
+        else:
+            fill = 0.0 if value in (None, "zeros") else constant(value)
+            lines.append(f"{access} = nn.Parameter(torch.full({shape!r}, {fill!r}))")
     return lines
 
 
-def _param_fill(step: Step) -> float:
+def _param_init(step: Step) -> Any:
     decl = next(decl for decl in type(step.attrs).tensors if not decl.name)
-    value = decl.initial(step.attrs)
-    return 0.0 if value in (None, "zeros") else float(value)
+    return decl.initial(step.attrs)
 
 
 def _module_dict(tree: dict[str, Any]) -> list[str]:

@@ -47,7 +47,7 @@ def messages(network: str) -> list[tuple[str, str, str | None]]:
     ("{conv: {out: 8, kernel: [3, -1]}}", [("network[0].conv.kernel[1]", "expected a positive integer, got -1",
                                             None)]),
     ("{conv: {out: 8, kernel: 3, bias_init: zeroes}}",
-     [("network[0].conv.bias_init", "expected 'torch_default', 'zeros' or a number, got 'zeroes'",
+     [("network[0].conv.bias_init", "expected 'torch_default', 'zeros', a number or a mapping, got 'zeroes'",
        "did you mean 'zeros'?")]),
     ("{conv: {out: 8, kernel: 3, init: kaiming}}",
      [("network[0].conv.init", "expected 'torch_default', 'kaiming_normal', 'kaiming_normal_fan_out', "

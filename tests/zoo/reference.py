@@ -29,7 +29,8 @@ DEFAULT_SMALL = 64
 SMALL: dict[str, int] = {"inception_v3": 75,
                          # at 64 the last stages are 2x2: BatchNorm statistics of a few values make the eval outputs
                          # of a deep random net ill-conditioned (float32 rounding alone ~1e-3 of the scale)
-                         **{f"efficientnet_b{i}": 96 for i in range(8)}}
+                         **{f"efficientnet_b{i}": 96 for i in range(8)},
+                         **{f"efficientnet_v2_{v}": 96 for v in "sml"}}
 #: zoo name -> params of the small-resolution check, given to the archc spec and as keyword arguments to the reference
 #: (Inception-v3's auxiliary head needs 299x299: its 5x5 conv reads a 5x5 map of Mixed_6e only from there up)
 SMALL_PARAMS: dict[str, dict[str, Any]] = {"inception_v3": {"aux_logits": False}}

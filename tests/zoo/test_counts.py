@@ -127,6 +127,9 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "efficientnet_b5": (30_389_784, None, TV),
     "efficientnet_b6": (43_040_704, None, TV),
     "efficientnet_b7": (66_347_960, None, TV),
+    "efficientnet_v2_s": (21_458_488, None, TV),
+    "efficientnet_v2_m": (54_139_356, None, TV),
+    "efficientnet_v2_l": (118_515_272, None, TV),
     # RegNet (Radosavovic et al. 2020) as torchvision; regnet_y_128gf's 224 row is IMAGENET1K_SWAG_LINEAR_V1
     "regnet_x_400mf": (5_495_976, "0.414", TV),
     "regnet_x_800mf": (7_259_656, "0.800", TV),
@@ -366,7 +369,7 @@ def _reference_shapes(model) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("name", [f"efficientnet_b{i}" for i in range(8)])
+@pytest.mark.parametrize("name", [f"efficientnet_b{i}" for i in range(8)] + [f"efficientnet_v2_{v}" for v in "sml"])
 def test_efficientnet_gmacs_at_the_reference_crop_size(name):
     torchvision = pytest.importorskip("torchvision")
     weights = torchvision.models.get_model_weights(name).DEFAULT  # the published table, no download

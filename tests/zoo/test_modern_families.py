@@ -1,5 +1,6 @@
 """The modern residual families beyond what the shared reference tests (test_references.py) check for every zoo
-spec: stochastic depth rates as torchvision computes them per block, timm's resnet50d at odd resolutions."""
+spec: stochastic depth rates as torchvision computes them per block (EfficientNet V1 and V2), timm's resnet50d at
+odd resolutions."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def reference_rates(model) -> dict[str, float]:
             and getattr(model.get_submodule(name.rsplit(".", 1)[0]), "use_res_connect", True)}
 
 
-@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b7"])
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b7", "efficientnet_v2_s", "efficientnet_v2_l"])
 def test_stochastic_depth_rates_are_torchvisions(name):
     expected = reference_rates(torchvision_reference(name, device="meta"))
     got = drop_rates(archc.build_graph(name, resolution=64))

@@ -29,21 +29,12 @@ pytest.importorskip("torchvision")
 SLOW_PARAMS = 50_000_000
 #: one net of each expensive family still runs by default
 ALWAYS = {"vgg11_bn", "alexnet"}
-#: references whose default initialisation archc's specs do not reproduce yet: strict xfail, so each mark must go
-#: when the spec says it (torchvision's ViT: pos_embedding normal(0, 0.02) on a bare parameter, conv_proj
-#: trunc_normal(sqrt(1 / fan_in)), MLP biases normal(1e-6), a zero head)
-INIT_PENDING = {"vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"}
 COUNTERPARTS = counterparts()
 
 
 def _cheap(name: str, *marks: pytest.MarkDecorator) -> object:
     slow = name not in ALWAYS and archc.summarize(name).params > SLOW_PARAMS
     return pytest.param(name, marks=[*marks, pytest.mark.slow] if slow else list(marks), id=name)
-
-
-def _init_case(name: str) -> object:
-    pending = pytest.mark.xfail(reason="the ViT's initialisation is not yet in its spec", strict=True)
-    return _cheap(name, pending) if name in INIT_PENDING else _cheap(name)
 
 
 def _slow(name: str) -> object:
@@ -69,7 +60,7 @@ def test_outputs_at_full_resolution(name):
     check_outputs(name, COUNTERPARTS[name], full_resolution(name), batch=1)
 
 
-@pytest.mark.parametrize("name", [_init_case(name) for name in sorted(COUNTERPARTS)])
+@pytest.mark.parametrize("name", [_cheap(name) for name in sorted(COUNTERPARTS)])
 def test_default_initialisation_is_the_references(name):
     check_initialisation(name, COUNTERPARTS[name])
 

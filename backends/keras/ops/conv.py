@@ -52,7 +52,9 @@ def weight_initializer(init: Any, seed: int | None) -> keras.initializers.Initia
     return keras.initializers.VarianceScaling(scale=scale, mode=mode, distribution=distribution, seed=seed)
 
 
-def bias_initializer(bias_init: str | float, fan_in: int, seed: int | None) -> keras.initializers.Initializer:
+def bias_initializer(bias_init: Any, fan_in: int, seed: int | None) -> keras.initializers.Initializer:
+    if not isinstance(bias_init, (str, int, float)):  # an initialiser with arguments
+        return _with_arguments(bias_init, seed)
     if bias_init == "zeros":
         return keras.initializers.Zeros()
     if bias_init == "torch_default":

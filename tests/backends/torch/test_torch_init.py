@@ -91,6 +91,31 @@ def _same(a: dict, b: dict) -> bool:
     return list(a) == list(b) and all(torch.equal(a[key], b[key]) for key in a)
 
 
+def test_vit_initialisation_has_torchvisions_spreads():
+    """A small ViT from the zoo spec: conv_proj trunc_normal(sqrt(1 / fan_in)), zero class token, position embedding
+    normal(0.02), MLP linears xavier_uniform with biases normal(1e-6), a zero head (torchvision's VisionTransformer)."""
+    model = archc.load("vit_b_16", seed=0, resolution=32, patch=8, layers=1, heads=2, hidden=256, mlp=512)
+    state = model.state_dict()
+    assert state["conv_proj.weight"].std().item() == pytest.approx(math.sqrt(1 / (3 * 8 * 8)), rel=0.05)
+    assert not state["conv_proj.bias"].any() and not state["class_token"].any()
+    assert state["encoder.pos_embedding"].std().item() == pytest.approx(0.02, rel=0.05)
+    mlp = "encoder.layers.encoder_layer_0.mlp."
+    assert state[mlp + "0.weight"].abs().max().item() <= math.sqrt(6 / (256 + 512))
+    assert state[mlp + "0.weight"].std().item() == pytest.approx(math.sqrt(2 / (256 + 512)), rel=0.05)
+    assert state[mlp + "3.bias"].std().item() == pytest.approx(1e-6, rel=0.2)
+    assert not state["heads.head.weight"].any() and not state["heads.head.bias"].any()
+
+
+def test_a_bias_drawn_with_arguments_and_a_constant_with_arguments():
+    spec = {"archc": 1, "name": "b", "input": {"shape": [64]}, "network": [
+        {"name": "a", "linear": {"out": 4096, "bias_init": {"uniform": {"a": 2, "b": 3}}}},
+        {"name": "c", "linear": {"out": 8, "bias_init": {"constant": {"value": -0.5}}}}]}
+    state = archc.load(spec, seed=0).state_dict()
+    assert 2 <= state["a.bias"].min().item() and state["a.bias"].max().item() <= 3
+    assert state["a.bias"].std().item() == pytest.approx(1 / math.sqrt(12), rel=0.1)
+    assert torch.equal(state["c.bias"], torch.full((8,), -0.5))
+
+
 def test_same_seed_same_weights_bit_for_bit():
     graph = archc.build_graph("resnet20")
     torch.manual_seed(1)

@@ -43,6 +43,7 @@ CASES = {
     "resnet20": ("resnet20", {}, None),  # option A shortcuts: strided slice and channel padding
     "se_resnet18": ("se_resnet18", {"layers": [1, 1, 1, 1], "num_classes": 10}, (3, 32, 32)),
     "every_op": (EVERY_OP, {}, None),
+    "vit": ("vit_b_16", {"resolution": 32, "patch": 8, "layers": 1, "heads": 2, "hidden": 64, "mlp": 32}, None),
     "odd_names": (ODD_NAMES, {}, None),
 }
 
@@ -86,6 +87,15 @@ def test_emitted_initialisation_follows_the_spec():
     assert not emitted.layer1["0"].bn2.weight.any()
     weight = emitted.layer2["0"].conv1.weight  # kaiming normal, fan_out = 32 * 9
     assert weight.std().item() == pytest.approx((2 / (32 * 9)) ** 0.5, rel=0.05)
+
+
+def test_source_draws_the_vits_bare_parameters_and_biases_as_its_spec():
+    """pos_embedding normal(std=0.02) on a bare parameter, MLP biases normal(std=1e-6), a zero head."""
+    emitted = _emitted_class(archc.build_graph("vit_b_16", **CASES["vit"][1]))()
+    assert emitted.encoder.pos_embedding.std().item() == pytest.approx(0.02, rel=0.1)  # 17 x 64 draws
+    bias = emitted.encoder.layers.encoder_layer_0.mlp["0"].bias
+    assert 0 < bias.abs().max().item() < 1e-5
+    assert not emitted.heads.head.weight.any() and not emitted.heads.head.bias.any()
 
 
 def test_emitted_file_runs_where_archc_is_not_installed(tmp_path):
