@@ -14,7 +14,7 @@ from archc.ops.registry import OPS, OpSpec, TensorDecl, register_op
 
 __all__ = ["BUILTIN_MODULES", "ENTRY_POINT_GROUP", "OPS", "OpSpec", "TensorDecl", "plugin_origins", "register_op"]
 
-BUILTIN_MODULES = ("activation", "block", "channel", "conv", "merge", "norm", "pool", "token")
+BUILTIN_MODULES = ("activation", "block", "channel", "conv", "merge", "norm", "pool", "token", "window")
 ENTRY_POINT_GROUP = "archc.ops"
 #: plugin module -> the distribution that installed it (for `archc list --ops`)
 _PLUGIN_DISTRIBUTIONS: dict[str, str] = {}

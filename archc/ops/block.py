@@ -14,12 +14,12 @@ class DropPath(OpSpec):
     ``1 / (1 - rate)``; the identity in eval mode. ``rate`` is usually an expression of the block index."""
 
     summary = "stochastic depth: drop the whole sample's branch with probability rate (identity in eval)"
-    examples = (Example((4, 5, 5), {"rate": 0.2}), Example((6,), {"rate": 0.1}))
+    examples = (Example((4, 5, 5), {"rate": 0.2}), Example((6,), {"rate": 0.1}), Example((3, 4), {"rate": 0.1}))
     traits = {"keeps dtype", "keeps sign"}
     rate: Number = Field(0.0, ge=0, lt=1)
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
-        expect_rank(inputs[0], (1, 3), "drop_path")
+        expect_rank(inputs[0], (1, 2, 3), "drop_path")
         return inputs[0]
 
 

@@ -113,6 +113,10 @@ ROLES: dict[str, Role] = {
     "token embedding": Role("a learned [1, N, D] token tensor (a ViT's class token, position embedding)"),
     "attention projection": Role("a tensor of torch.nn.MultiheadAttention (in_proj_weight: q, k, v stacked); torch "
                                  "only, not transferred to Keras"),
+    "window attention": Role("a tensor of torchvision's ShiftedWindowAttention (qkv, proj, the relative position "
+                             "bias table); torch only, not transferred to Keras", drawn=True),
+    "position index": Role("an integer buffer computed from the op's arguments (Swin's relative_position_index); "
+                           "torch only"),
     "step counter": Role("an integer count of training steps (torch only)", counted=False),
 }
 

@@ -24,7 +24,7 @@ __all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "Call", "LoweringNode", "Module", "app
            "emit_source", "export", "get_lowering", "optimize", "register_lowering", "save"]
 
 DEFAULT_SUFFIX = ".pt2"
-BUILTIN_LOWERINGS = ("activation", "block", "channel", "conv", "merge", "norm", "pool", "token")
+BUILTIN_LOWERINGS = ("activation", "block", "channel", "conv", "merge", "norm", "pool", "token", "window")
 #: attributes that need torch: name -> the submodule defining it
 _LAZY = {"build_model": "build", "emit_source": "source", "export": "files", "save": "files"}
 

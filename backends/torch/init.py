@@ -127,7 +127,7 @@ def initialise(module: nn.Module, node: Any) -> None:
         value = tensor.decl.initial(node.attrs)
         if value is None:
             continue
-        target = getattr(module, tensor.name)
+        target = functools.reduce(getattr, tensor.name.split("."), module)  # "qkv.weight": a child's tensor
         if tensor.decl.role == "bias":
             assert weight is not None, "a bias follows the weight whose fan-in it reads"
             init_bias(target, value, weight, node.generator)

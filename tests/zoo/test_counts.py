@@ -105,6 +105,7 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "vit_l_16": (304_326_632, "61.55", TV),
     "vit_l_32": (306_535_400, "15.38", TV),
     "vit_h_14": (632_045_800, "167.295", TV),
+    "swin_t": (28_288_354, "4.49", TV),
     "mobilenet_v3_large": (5_483_032, "0.217", TV),
     "mobilenet_v3_small": (2_542_856, "0.057", TV),
     "mnasnet0_5": (2_218_512, "0.104", TV),

@@ -18,6 +18,9 @@ def lower_drop_path(node: LoweringNode) -> Lowered:
     scaled by 1 / (1 - rate): torchvision's StochasticDepth(mode="row"), with plain torch.nn modules only."""
     if node.attrs.rate == 0:
         return ()
+    if len(node.input_shapes[0]) == 2:  # (B, N, D) tokens: as (B, N, D, 1), one unbatched volume, as above
+        return (Call("unsqueeze", args=(-1,), method=True), Module(nn.Dropout3d, (node.attrs.rate,)),
+                Call("squeeze", args=(-1,), method=True))
     cls = nn.Dropout3d if len(node.input_shapes[0]) == 3 else nn.Dropout1d
     return Module(cls, (node.attrs.rate,))
 
