@@ -87,11 +87,11 @@ def test_the_emitted_source_computes_the_same():
         assert torch.equal(emitted(x), model(x))
 
 
-def test_keras_refuses_swin_at_its_first_token_op():
+def test_keras_refuses_swin_at_its_first_torch_only_op():
     pytest.importorskip("keras")
     from archc.backends.keras import build_model as build_keras
 
-    with pytest.raises(SpecError, match="the keras backend has no lowering for op 'to_tokens'"):
+    with pytest.raises(SpecError, match="the keras backend has no lowering for op 'window_attention'"):
         build_keras(archc.build_graph("swin_t", resolution=32, **TINY))
 
 
