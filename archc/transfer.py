@@ -83,7 +83,9 @@ def expected_tensors(graph: Graph) -> dict[str, tuple[int, ...]]:
 @functools.cache  # the registry is complete once loaded (plugins included), and this is asked once per tensor
 def torch_only_suffixes() -> tuple[str, ...]:
     """``.name`` of every declared tensor with no Keras counterpart: not transferred, left as it is in torch."""
-    return tuple(sorted({f".{decl.name}" for _, op in OPS.items() for decl in op.tensors if decl.keras is None}))
+    # a tensor named "" is the node itself (a bare parameter such as ViT's class_token): it has no suffix to match
+    return tuple(sorted({f".{decl.name}" for _, op in OPS.items() for decl in op.tensors
+                         if decl.keras is None and decl.name}))
 
 
 def keras_table() -> dict[tuple[str, str], TensorDecl]:

@@ -158,8 +158,10 @@ def _check_keras(op, graph, model, x, expected) -> None:
     assert op in KERAS_LOWERINGS, f"op '{op}' has no Keras lowering (archc.backends.keras.register_lowering)"
     keras_model = build_keras(graph, seed=0)
     keras_state = read_state(keras_model)
-    wanted = {f"node.{name}" if name else "node": shape for name, (shape, _) in declared(graph).items()
-              if not f".{name}".endswith(torch_only_suffixes())}
+    data = graph.nodes["node"]
+    inputs = [graph.nodes[source]["shape"] for source in data["inputs"]]
+    wanted = {f"node.{t.name}" if t.name else "node": t.shape for t in data["attrs"].declared_tensors(inputs)
+              if t.decl.keras is not None}
     assert {key: tuple(value.shape) for key, value in keras_state.items()} == wanted, \
         f"op '{op}': the Keras layer's tensors differ from the declared ones"
     transfer_weights(model, keras_model)

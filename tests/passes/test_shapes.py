@@ -84,7 +84,8 @@ def test_pool_errors():
 
 def test_linear_flatten_and_elementwise():
     assert shape_of("linear", {"out": 10}, (64,)) == (10,)
-    with pytest.raises(ShapeError, match=r"linear expects \[features\] input, got \[64, 2, 2\]") as info:
+    message = r"linear expects \[features\] or \[N, D\] tokens input, got \[64, 2, 2\]"
+    with pytest.raises(ShapeError, match=message) as info:
         shape_of("linear", {"out": 10}, (64, 2, 2))
     assert "flatten" in info.value.hint
     assert shape_of("flatten", {}, (64, 2, 3)) == (384,)
