@@ -69,6 +69,10 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
             progress.stop()
             if trainer.board is not None:
                 trainer.board.close()
+        if env.distributed:
+            # the writing rank still closes its files after the last collective; a rank that tore its process group
+            # down before its peer did aborted at exit in gloo ("terminate called without an active exception")
+            torch.distributed.barrier()
         return TrainResult(prepared.run.path if prepared.run else None, history)
     finally:
         if env.distributed and torch.distributed.is_initialized():
