@@ -7,6 +7,7 @@ resume).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,6 @@ from archc.train.torch_trainer import DataInfo, ModelInfo, TorchTrainer
 
 def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int], nn.Module] | None = None) -> Any:
     """Run a prepared training (archc.train.runner.prepare) with torch; returns a TrainResult."""
-    from archc.api import backend_module
-    from archc.train.runner import TrainResult
 
     cfg = prepared.cfg
     if cfg.threads:
@@ -33,50 +32,64 @@ def train_torch(prepared: Any, console: Any = None, model_factory: Callable[[int
     log: Callable[[str], None] = (lambda text: writer_console.print(text, highlight=False)) if writer_console \
         else (lambda text: None)
     try:
-        graph = prepared.info.graph
-        build = model_factory or (lambda seed: backend_module("torch").build_model(graph, seed=seed))
-        info = ModelInfo(prepared.info.spec, prepared.info.input_shape, prepared.info.num_outputs,
-                         prepared.info.outputs_probabilities, build, graph)
-        data = DataInfo(prepared.dataset, prepared.adaptation, prepared.mean, prepared.std)
-        progress = EpochProgress(writer_console, cfg.progress)
-        trainer = TorchTrainer(cfg, info, data, prepared.run, env, progress, log,
-                               init_from=None if prepared.resuming else cfg.init_from)
-        resumed = ""
-        if prepared.resuming:
-            checkpoint = prepared.resume_from / "checkpoints" / "last.pt"
-            if checkpoint.is_file():
-                trainer.resume(checkpoint)
-                state = trainer.state
-                check_epochs_left(cfg.epochs, state.epoch, prepared.resume_from)
-                resumed = (f"resumed from {checkpoint}: {state.epoch} epoch(s) done"
-                           + (f", {state.step_in_epoch} step(s) into epoch {state.epoch + 1}"
-                              if state.step_in_epoch else ""))
-            else:
-                resumed = f"no checkpoint in {prepared.resume_from} yet: starting from the first epoch"
-            prepared.record_resume()
-        for note in prepared.notes:
-            log(f"note: {note}")
-        _log_setup(log, prepared, trainer, env)
-        if resumed:
-            log(resumed)
-        try:
-            # from here on Ctrl-C is a request: the loop checkpoints after the step it is in, and stops
-            with interrupt_requests(lambda: setattr(trainer, "stop_requested", True)):
-                if prepared.run is not None:
-                    trainer.board = open_board(prepared, trainer.state.epoch, log)
-                history = trainer.fit()
-        finally:
-            progress.stop()
-            if trainer.board is not None:
-                trainer.board.close()
+        result = _train(prepared, env, log, writer_console, model_factory)
         if env.distributed:
-            # the writing rank still closes its files after the last collective; a rank that tore its process group
-            # down before its peer did aborted at exit in gloo ("terminate called without an active exception")
+            # the writing rank still closes its files after the last collective: meet before tearing down
             torch.distributed.barrier()
-        return TrainResult(prepared.run.path if prepared.run else None, history)
+        return result
     finally:
         if env.distributed and torch.distributed.is_initialized():
+            # the trainer is gone, but its DDP wrapper may sit in a reference cycle that holds the gloo group; freed
+            # only at interpreter exit, the group's threads aborted the process ("terminate called without an
+            # active exception") in about one run in three
+            gc.collect()
             torch.distributed.destroy_process_group()
+
+
+def _train(prepared: Any, env: Environment, log: Callable[[str], None], writer_console: Any,
+           model_factory: Callable[[int], nn.Module] | None) -> Any:
+    """Build the trainer, resume where asked, fit; the TrainResult."""
+    from archc.api import backend_module
+    from archc.train.runner import TrainResult
+
+    cfg = prepared.cfg
+    graph = prepared.info.graph
+    build = model_factory or (lambda seed: backend_module("torch").build_model(graph, seed=seed))
+    info = ModelInfo(prepared.info.spec, prepared.info.input_shape, prepared.info.num_outputs,
+                     prepared.info.outputs_probabilities, build, graph)
+    data = DataInfo(prepared.dataset, prepared.adaptation, prepared.mean, prepared.std)
+    progress = EpochProgress(writer_console, cfg.progress)
+    trainer = TorchTrainer(cfg, info, data, prepared.run, env, progress, log,
+                           init_from=None if prepared.resuming else cfg.init_from)
+    resumed = ""
+    if prepared.resuming:
+        checkpoint = prepared.resume_from / "checkpoints" / "last.pt"
+        if checkpoint.is_file():
+            trainer.resume(checkpoint)
+            state = trainer.state
+            check_epochs_left(cfg.epochs, state.epoch, prepared.resume_from)
+            resumed = (f"resumed from {checkpoint}: {state.epoch} epoch(s) done"
+                       + (f", {state.step_in_epoch} step(s) into epoch {state.epoch + 1}"
+                          if state.step_in_epoch else ""))
+        else:
+            resumed = f"no checkpoint in {prepared.resume_from} yet: starting from the first epoch"
+        prepared.record_resume()
+    for note in prepared.notes:
+        log(f"note: {note}")
+    _log_setup(log, prepared, trainer, env)
+    if resumed:
+        log(resumed)
+    try:
+        # from here on Ctrl-C is a request: the loop checkpoints after the step it is in, and stops
+        with interrupt_requests(lambda: setattr(trainer, "stop_requested", True)):
+            if prepared.run is not None:
+                trainer.board = open_board(prepared, trainer.state.epoch, log)
+            history = trainer.fit()
+    finally:
+        progress.stop()
+        if trainer.board is not None:
+            trainer.board.close()
+    return TrainResult(prepared.run.path if prepared.run else None, history)
 
 
 def _log_setup(log: Callable[[str], None], prepared: Any, trainer: TorchTrainer, env: Environment) -> None:
