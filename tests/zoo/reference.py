@@ -156,6 +156,25 @@ def check_outputs(name: str, build_reference: Callable[..., Any], resolution: in
     return difference
 
 
+
+def check_emitted_source(name: str, resolution: int, **params: Any) -> None:
+    """The ``--emit-source`` file of a spec, executed, computes exactly what the GraphModule computes (the file is
+    archc's own generated code, never the spec's)."""
+    import torch
+
+    from archc.backends.torch import emit_source
+    from archc.backends.torch.build import class_name
+
+    graph = archc.build_graph(name, resolution=resolution, **params)
+    model = archc.load(name, resolution=resolution, seed=0, **params).eval()
+    namespace: dict[str, Any] = {"__name__": "emitted"}
+    exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
+    emitted = namespace[class_name(graph.name_)]().eval()
+    emitted.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, resolution, resolution)
+    with torch.no_grad():
+        assert torch.equal(emitted(x), model(x))
+
 def check_initialisation(name: str, build_reference: Callable[..., Any], seed: int = 0, **params: Any) -> None:
     """archc's default initialisation draws every tensor as the reference does: equal where the reference sets a
     constant (zero-init gammas, biases), the same spread (std within 10%) where it draws at random."""

@@ -16,6 +16,8 @@ from archc.errors import SpecError
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
+from .reference import check_emitted_source  # noqa: E402
+
 #: a Swin small enough for every test session: two stages of two blocks, 4x4 windows
 TINY = {"embed_dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4, "num_classes": 10}
 
@@ -73,18 +75,7 @@ def test_drop_path_drops_whole_samples_of_tokens():
 
 
 def test_the_emitted_source_computes_the_same():
-    from archc.backends.torch import emit_source
-    from archc.backends.torch.build import class_name
-
-    graph = archc.build_graph("swin_t", resolution=32, **TINY)
-    model = archc.load("swin_t", resolution=32, seed=0, **TINY).eval()
-    namespace: dict = {"__name__": "emitted"}
-    exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
-    emitted = namespace[class_name(graph.name_)]().eval()
-    emitted.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(emitted(x), model(x))
+    check_emitted_source("swin_t", 32, **TINY)
 
 
 def test_keras_refuses_swin_at_its_first_torch_only_op():

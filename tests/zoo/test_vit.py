@@ -11,7 +11,7 @@ import yaml
 import archc
 from archc.errors import SpecError
 
-from .reference import check_outputs, torchvision_reference
+from .reference import check_emitted_source, check_outputs, torchvision_reference
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -51,19 +51,8 @@ def test_vit_b_16_has_torchvisions_counts():
     assert archc.summarize("vit_b_16", resolution=32).params == 86_567_656 - 192 * 768  # 5 position vectors, not 197
 
 
-def test_the_emitted_source_computes_the_same(tmp_path):
-    from archc.backends.torch import emit_source
-    from archc.backends.torch.build import class_name
-
-    graph = archc.build_graph("vit_b_16", resolution=32, **TINY)
-    model = archc.load("vit_b_16", resolution=32, seed=0, **TINY).eval()
-    namespace: dict = {"__name__": "emitted"}
-    exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
-    emitted = namespace[class_name(graph.name_)]().eval()
-    emitted.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(emitted(x), model(x))
+def test_the_emitted_source_computes_the_same():
+    check_emitted_source("vit_b_16", 32, **TINY)
 
 
 def test_keras_refuses_the_vit_at_its_first_weighted_token_op():
