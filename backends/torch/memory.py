@@ -8,9 +8,13 @@ keep) and two per-channel statistics; in backward it recomputes the concat, the 
 element-wise work — instead of storing them (Pleiss et al. 2017, "Memory-Efficient Implementation of DenseNets").
 Unlike ``torch.utils.checkpoint`` (torchvision's ``memory_efficient=True``) it never recomputes the convolution.
 
-The recomputation does the same arithmetic as torch's BatchNorm kernel, so on the CPU the ReLU mask and the
-gradients are those of the default model. The pass rewrites the GraphModule's graph only: modules, names and the
-state_dict are unchanged, and in eval mode (or without grad) the chain runs the modules themselves.
+Each feature's batch statistics are computed once (``feature_statistics``) and shared by every chain that reads the
+feature in a concat, instead of reducing the whole concat again in each dense layer; the normalisation, in forward
+and recomputed, is torch's BatchNorm kernel itself (in eval mode, given those statistics). So on the CPU the ReLU
+mask, the gradients and the running averages are those of the default model, bit for bit.
+
+The pass rewrites the GraphModule's graph only: modules, names and the state_dict are unchanged, and in eval mode
+(or without grad) the chain runs the modules themselves.
 """
 
 from __future__ import annotations
