@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archc.errors import SpecError
+from archc.errors import BackendError, SpecError
 from archc.train.errors import TrainError
 
 EPILOG = """examples:
@@ -326,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{count} error{'s' if count != 1 else ''}", file=sys.stderr)
         return 2
     except UsageError as exc:
+        print(f"archc: error: {exc}", file=sys.stderr)
+        return 2
+    except BackendError as exc:
         print(f"archc: error: {exc}", file=sys.stderr)
         return 2
     except TrainError as exc:  # a training setup that cannot work (every command that reads runs raises it)
