@@ -37,6 +37,10 @@ def test_the_parser_imports_no_spec_machinery():
     code = ("from archc.cli import build_parser\nbuild_parser(['validate']).parse_args(['validate', 'x.yaml'])\n"
             "assert not [m for m in sys.modules if m.startswith(('archc.ops', 'archc.spec', 'archc.commands'))]")
     assert not any(loaded_after(code).values())
+    everything = ("from archc.cli import build_parser\nbuild_parser(None).parse_args(['diff', 'a', 'b'])\n"  # --help's
+                  "assert 'archc.commands.train' in sys.modules\n"
+                  "assert not [m for m in sys.modules if m.startswith(('archc.ops', 'archc.spec', 'archc.diff'))]")
+    assert not any(loaded_after(everything).values())
     help_text = subprocess.run([sys.executable, "-m", "archc", "--help"], capture_output=True, text=True, timeout=120)
     assert help_text.returncode == 0 and "validate" in help_text.stdout
 
