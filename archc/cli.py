@@ -210,12 +210,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     import yaml
 
     import archc
+    from archc.api import draft_graph
     from archc.render import render_graph
 
     if args.resolved:
         data = archc.parse(args.spec, args.overrides).to_data()
     else:
-        data = render_graph(archc.build_graph(args.spec, overrides=args.overrides))
+        data = render_graph(draft_graph(args.spec, overrides=args.overrides))
     print(yaml.safe_dump(data, sort_keys=False, width=120), end="")
     return 0
 

@@ -1,6 +1,6 @@
 """The IR as expansion builds it, without networkx: :class:`GraphDraft` keeps the very dicts a networkx DiGraph
 keeps (``graph``, ``_node``, ``_succ``, ``_pred``), and :meth:`archc.ir.graph.Graph.adopt` makes it the networkx
-graph without copying. A command that only reads the IR (``archc validate``, ``archc summary``) never imports
+graph without copying. A command that only reads the IR (``archc validate``, ``summary``, ``render``) never imports
 networkx, about a third of its start-up (docs/optimize.md, "Start-up").
 
 :class:`GraphMethods` holds archc's own questions about a graph, written against those dicts, so the draft and the

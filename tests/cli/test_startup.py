@@ -45,9 +45,9 @@ def test_the_parser_imports_no_spec_machinery():
     assert help_text.returncode == 0 and "validate" in help_text.stdout
 
 
-def test_validate_and_summary_import_no_networkx():
+def test_validate_summary_and_render_import_no_networkx():
     loaded = loaded_after("from archc.cli import main\nassert main(['validate', 'densenet121']) == 0\n"
-                          "assert main(['summary', 'resnet18', '--json']) == 0")
+                          "assert main(['summary', 'resnet18', '--json']) == 0 and main(['render', 'resnet18']) == 0")
     assert loaded["pydantic"] and loaded["yaml"] and not loaded["networkx"]
 
 
