@@ -71,6 +71,11 @@ class SpecError(ValueError):
         return "\n".join(d.format(source) for d in self.diagnostics)
 
 
+class BackendError(RuntimeError):
+    """A valid network that a backend cannot produce or write in the asked format (an ONNX exporter limit, say):
+    the command reports it in one line and exits with status 2."""
+
+
 class DiagnosticSink:
     """Collects diagnostics so a stage can report every problem at once instead of stopping at the first."""
 

@@ -88,11 +88,12 @@ class _AdaptivePool(OpSpec):
 @register_op("adaptive_avgpool")
 class AdaptiveAvgPool(_AdaptivePool):
     summary = "average pooling to a fixed size (torch's AdaptiveAvgPool2d: VGG, AlexNet)"
-    # sizes that divide the input: the TorchScript ONNX exporter refuses others
-    examples = (Example((4, 6, 6), {"size": 3}), Example((4, 6, 4), {"size": [2, 4]}))
+    # a size that divides the input (a plain pool in ONNX) and two that do not (constant slices in ONNX)
+    examples = (Example((4, 6, 6), {"size": 3}), Example((4, 6, 4), {"size": [2, 4]}),
+                Example((4, 5, 5), {"size": 7}), Example((4, 9, 7), {"size": [4, 3]}))
 
 
 @register_op("adaptive_maxpool")
 class AdaptiveMaxPool(_AdaptivePool):
     summary = "max pooling to a fixed size (torch's AdaptiveMaxPool2d)"
-    examples = (Example((4, 6, 6), {"size": 2}),)
+    examples = (Example((4, 6, 6), {"size": 2}), Example((4, 9, 7), {"size": [4, 3]}))

@@ -13,10 +13,12 @@ Eval mode (BatchNorm running statistics, dropout off), one input ``input`` and o
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 from typing import Any
 
+from archc.errors import BackendError
 from archc.ir.graph import Graph
 
 DEFAULT_SUFFIX = ".onnx"
@@ -52,16 +54,71 @@ def save(model: Any, graph: Graph, path: str | Path, opset: int = OPSET) -> None
     was_training = model.training
     model.eval()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _exportable_adaptive_pools(model):
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
             warnings.filterwarnings("ignore", message=".*Constant folding - Only steps=1.*")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=__name__)
             names = output_names(graph)
             torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset,
                               input_names=[INPUT_NAME], output_names=names,
                               dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in names}})
+    except torch.onnx.errors.OnnxExporterError as exc:
+        # the exporter's message ends in a dump of its TorchScript graph: the first line says what is missing
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendError(f"{graph.name_}: cannot be exported to ONNX (opset {opset}): {reason}") from None
     finally:
         model.train(was_training)
+
+
+def _explicit_adaptive_pool(pool: Any) -> Any:
+    """``pool`` (an nn.AdaptiveAvgPool2d / AdaptiveMaxPool2d) as slices of its input, where ONNX has no operator.
+
+    ONNX exports an adaptive pool only when each output size divides the input size (it becomes a plain pool). For
+    the other sizes (VGG's or AlexNet's 7 x 7 / 6 x 6 pool at a smaller resolution) this does what torch's kernel
+    does: output cell ``i`` covers input rows ``floor(i * H / h)`` to ``ceil((i + 1) * H / h)``, and the same for
+    columns. The image size is fixed by the spec, so the slices are constants of the exported graph.
+    """
+    import torch
+    from torch import nn
+
+    reduce = torch.amax if isinstance(pool, nn.AdaptiveMaxPool2d) else torch.mean
+
+    class ExplicitAdaptivePool(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            height, width = int(x.shape[-2]), int(x.shape[-1])
+            size = pool.output_size if isinstance(pool.output_size, tuple) else (pool.output_size,) * 2
+            out_h, out_w = (height if size[0] is None else size[0]), (width if size[1] is None else size[1])
+            if height % out_h == 0 and width % out_w == 0:
+                return pool(x)
+            rows = [(i * height // out_h, -(-(i + 1) * height // out_h)) for i in range(out_h)]
+            cols = [(j * width // out_w, -(-(j + 1) * width // out_w)) for j in range(out_w)]
+            cells = [torch.stack([reduce(x[..., top:bottom, left:right], dim=(-2, -1)) for left, right in cols], -1)
+                     for top, bottom in rows]
+            return torch.stack(cells, -2)
+
+    return ExplicitAdaptivePool()
+
+
+@contextlib.contextmanager
+def _exportable_adaptive_pools(model: Any) -> Any:
+    """Swap every adaptive pool module of ``model`` for its explicit form while exporting, then put it back: the
+    module tree (names, state_dict) of the user's model is unchanged afterwards, and the pools hold no weights."""
+    from torch import nn
+
+    swapped = []
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.AdaptiveAvgPool2d) or (
+                isinstance(module, nn.AdaptiveMaxPool2d) and not module.return_indices):
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name)
+            swapped.append((parent, child, module))
+            setattr(parent, child, _explicit_adaptive_pool(module))
+    try:
+        yield
+    finally:
+        for parent, child, module in swapped:
+            setattr(parent, child, module)
 
 
 def optimize(model: Any, **options: Any) -> Any:
