@@ -43,7 +43,8 @@ def _token_axis(what: str, shape: Shape) -> None:
 @register_op("class_token")
 class ClassToken(OpSpec):
     """Prepend a learned token: ``[N, D]`` -> ``[N + 1, D]``. The node is the parameter (shape ``[1, 1, D]``, a
-    bare parameter as torchvision's ``VisionTransformer.class_token``): name the node ``class_token``."""
+    bare parameter as torchvision's ``VisionTransformer.class_token``): name the node ``class_token``. In Keras an
+    ``Embedding`` of one row, named as the node."""
 
     summary = "prepend a learned class token: [N, D] -> [N + 1, D] (the node is the [1, 1, D] parameter)"
     examples = (Example((3, 4)),)
@@ -61,7 +62,7 @@ class ClassToken(OpSpec):
 class PosEmbedding(OpSpec):
     """Add a learned position embedding, one vector per token: the node is the ``[1, N, D]`` parameter
     (torchvision's ``encoder.pos_embedding``). Zero at the start unless ``init`` says (torchvision's ViT:
-    ``init: {normal: {std: 0.02}}``)."""
+    ``init: {normal: {std: 0.02}}``). In Keras an ``Embedding`` of ``N`` rows, named as the node."""
 
     summary = "add a learned position embedding (the node is the [1, N, D] parameter)"
     examples = (Example((3, 4)),)

@@ -52,7 +52,9 @@ class WindowAttention(OpSpec):
     window covers the padded grid), cut into ``window x window`` windows, each attended with a learned relative
     position bias (and a mask across the rolled seams), then rolled back. Tensors, in torchvision's state_dict
     order: ``relative_position_bias_table`` ``[(2w - 1)^2, heads]``, the ``relative_position_index`` buffer
-    ``[w^2 * w^2]``, ``qkv.weight`` ``[3D, D]``, ``qkv.bias``, ``proj.weight``, ``proj.bias``."""
+    ``[w^2 * w^2]``, ``qkv.weight`` ``[3D, D]``, ``qkv.bias``, ``proj.weight``, ``proj.bias``. In Keras the layers
+    ``<node>.qkv``, ``<node>.proj`` (Dense) and ``<node>.relative_position_bias_table`` (an Embedding) hold them; the
+    index is a constant of the Keras graph, not a variable."""
 
     summary = "shifted-window self-attention over a square grid of [N, D] tokens (torchvision's Swin)"
     examples = (Example((16, 4), {"heads": 2, "window": 2, "shift": 1}),
@@ -96,7 +98,7 @@ class PatchMerging(OpSpec):
     """Halve a square grid of ``[N, D]`` tokens: each 2x2 neighbourhood concatenated (``[D * 4]``, padded where the
     side is odd), layer-normalised over the ``4D`` features, reduced to ``2D`` without bias -> ``[ceil(side / 2)^2,
     2D]``, as torchvision's ``PatchMerging``. Tensors, in its state_dict order: ``reduction.weight`` ``[2D, 4D]``,
-    ``norm.weight``, ``norm.bias``."""
+    ``norm.weight``, ``norm.bias`` (Keras layers ``<node>.reduction``, ``<node>.norm``)."""
 
     summary = "Swin patch merging: 2x2 tokens concatenated, layernorm, linear 4D -> 2D: [N, D] -> [N / 4, 2D]"
     examples = (Example((16, 4)), Example((9, 4)))  # an odd side: padded

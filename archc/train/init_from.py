@@ -285,13 +285,16 @@ def init_keras(model: Any, graph: Any, path: str, log: Any = None) -> InitReport
 
 def freeze_keras(model: Any, patterns: list[str], log: Any = None) -> list[str]:
     """layer.trainable=False for layers whose tensors all match (Keras then runs their BatchNorm in inference)."""
-    from archc.transfer import _keras_tensors, node_name
+    from archc.transfer import _keras_tensors
 
-    tensors = list(_keras_tensors(model))
+    held = _keras_tensors(model)
+    tensors = list(held)
     frozen = frozen_names(tensors, patterns)
     count = 0
     for layer in model.layers:
-        names = [key for key in tensors if key.rsplit(".", 1)[0] == node_name(layer.name)]
+        # a layer's keys by its variables, not by its name: a bare parameter's key is the layer name itself
+        own = {id(weight) for weight in layer.weights}
+        names = [key for key, (variable, _) in held.items() if id(variable) in own]
         if names and all(name in frozen for name in names):
             layer.trainable = False
             count += 1

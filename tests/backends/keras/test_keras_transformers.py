@@ -6,8 +6,11 @@ vit_b_16 and swin_t themselves at 224 are slow."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 import archc
 from archc.api import backend_module
@@ -87,3 +90,32 @@ def test_the_swin_keys_that_keras_does_not_hold_are_the_position_indices():
 @pytest.mark.parametrize("name", ["vit_b_16", "swin_t"])
 def test_the_full_size_transformer_computes_torchs_outputs_in_keras(name):
     check_same_function(archc.build_graph(name), batch=1)
+
+
+def test_freezing_a_window_attention_freezes_each_of_its_layers():
+    """--freeze 'windows.*' on Keras: the node's three layers (qkv, proj and the bias table, whose key is its layer's
+    name) stop training; nothing else does."""
+    from archc.train.init_from import freeze_keras
+
+    spec = Path(__file__).parents[2] / "train" / "specs" / "tiny_transformer.yaml"
+    graph = archc.build_graph(str(spec))
+    model = backend_module("keras").build_model(graph, seed=0)
+    frozen = freeze_keras(model, ["windows.*"])
+    assert sorted(frozen) == ["windows.proj.bias", "windows.proj.weight", "windows.qkv.bias", "windows.qkv.weight",
+                              "windows.relative_position_bias_table"]
+    summary = archc.summarize(graph)
+    windows = next(row for row in summary.rows if row.name == "windows")
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == summary.params - windows.params
+
+
+def test_a_node_named_as_a_part_of_another_is_a_located_error_in_keras():
+    """attention's output projection is the Keras layer <node>.out_proj: a node of that name would take its tensors."""
+    from archc.errors import SpecError
+
+    spec = {"archc": 1, "name": "clash", "input": {"shape": [4, 2, 2]},
+            "network": [{"to_tokens": {}}, {"name": "attn", "attention": {"heads": 2}},
+                        {"name": "attn.out_proj", "linear": {"out": 4}}]}
+    graph = archc.build_graph(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(SpecError, match="node 'attn.out_proj' has the name of a part of node 'attn'") as caught:
+        backend_module("keras").build_model(graph)
+    assert caught.value.diagnostics[0].position is not None
