@@ -119,3 +119,21 @@ def test_a_node_named_as_a_part_of_another_is_a_located_error_in_keras():
     with pytest.raises(SpecError, match="node 'attn.out_proj' has the name of a part of node 'attn'") as caught:
         backend_module("keras").build_model(graph)
     assert caught.value.diagnostics[0].position is not None
+
+
+@pytest.mark.parametrize("case", ["vit", "swin"])
+def test_keras_draws_the_initial_weights_as_torch(case):
+    """Before any transfer, each Keras tensor has its torch counterpart's initial distribution: constants equal (class
+    token, biases, norms), the same spread where drawn (pos_embedding's normal(0.02), in_proj's xavier, out_proj's
+    default, Swin's trunc_normal(0.02) projections and bias tables)."""
+    name, params, side = TINY[case]
+    graph = archc.build_graph(name, resolution=side, **params)
+    torch_state = read_state(backend_module("torch").build_model(graph, seed=0))
+    keras_state = read_state(backend_module("keras").build_model(graph, seed=0))
+    for key, value in keras_state.items():
+        expected = torch_state[key]
+        if expected.std() == 0:
+            np.testing.assert_array_equal(value, expected, err_msg=key)
+        elif expected.size >= 1000:  # enough values for the spread to be measured within 15%
+            assert abs(value.std() / expected.std() - 1) < 0.15, key
+            assert abs(value.mean() - expected.mean()) < 0.1 * expected.std(), key
