@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archc.errors import SpecError
-from archc.ir.graph import Graph
+from archc.ir.draft import GraphDraft, GraphMethods
 from archc.passes.cost import Summary, summarize_graph
 from archc.passes.limits import Limits, check_limits
 from archc.spec.parse import Spec, parse
+
+if TYPE_CHECKING:
+    from archc.ir.graph import Graph
 
 
 def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str, Any] | None = None,
@@ -22,6 +25,15 @@ def build_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str,
     read, those of the network too. With ``strict=False`` a spec with errors still gives the graph of its valid
     part; the problems are in ``graph.diagnostics`` and failing nodes carry an ``error`` message.
     """
+    from archc.ir.graph import Graph
+
+    return Graph.adopt(draft_graph(spec, strict, overrides, allow_paths, **params))
+
+
+def draft_graph(spec: Any, strict: bool = True, overrides: list[str] | dict[str, Any] | None = None,
+                allow_paths: list[Any] | None = None, **params: Any) -> GraphDraft:
+    """``build_graph`` without networkx: the same IR, as the networkx-free draft expansion fills (for commands that
+    only read it, such as ``archc validate``; networkx is a third of their start-up)."""
     from archc.spec.expand import expand
 
     if not isinstance(spec, Spec) or params or overrides:
@@ -47,8 +59,8 @@ def summarize(spec: Any, batch_size: int = 1, depth: int = 0,
     ``depth`` groups rows by the first N levels of their names. A spec parameter whose name clashes with an option
     of this function (``depth``, ``batch_size``) is set through ``overrides={"depth": 56}``.
     """
-    graph = spec if isinstance(spec, Graph) else build_graph(spec, overrides=overrides, allow_paths=allow_paths,
-                                                             **params)
+    graph = spec if isinstance(spec, GraphMethods) else draft_graph(spec, overrides=overrides,
+                                                                    allow_paths=allow_paths, **params)
     return summarize_graph(graph, batch_size=batch_size, depth=depth)
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from archc.errors import BackendError, SpecError
-from archc.spec.resolve import allowed_paths
 from archc.train.errors import TrainError
 
 EPILOG = """examples:
@@ -168,14 +167,14 @@ def _check_writable(path: Path, force: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import archc
+    from archc.api import draft_graph  # build_graph's IR without networkx: validate only reads it
 
     if not args.json:
-        graph = archc.build_graph(args.spec, overrides=args.overrides)
+        graph = draft_graph(args.spec, overrides=args.overrides)
         print(f"{graph.graph['name']}: ok ({len(graph) - 1} nodes)")
         return 0
     try:
-        graph = archc.build_graph(args.spec, overrides=args.overrides)
+        graph = draft_graph(args.spec, overrides=args.overrides)
     except SpecError as exc:
         print(json.dumps({"ok": False, "errors": [_diagnostic_json(d) for d in exc.diagnostics]}, indent=1))
         return 2
@@ -192,9 +191,10 @@ def _diagnostic_json(diagnostic: Any) -> dict[str, Any]:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     import archc
+    from archc.api import draft_graph
     from archc.report import print_summary
 
-    graph = archc.build_graph(args.spec, overrides=args.overrides)
+    graph = draft_graph(args.spec, overrides=args.overrides)
     summary = archc.summarize(graph, batch_size=args.batch_size, depth=args.depth)
     if args.json:
         data = {"name": summary.name, **summary.totals(),
@@ -210,12 +210,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     import yaml
 
     import archc
+    from archc.api import draft_graph
     from archc.render import render_graph
 
     if args.resolved:
         data = archc.parse(args.spec, args.overrides).to_data()
     else:
-        data = render_graph(archc.build_graph(args.spec, overrides=args.overrides))
+        data = render_graph(draft_graph(args.spec, overrides=args.overrides))
     print(yaml.safe_dump(data, sort_keys=False, width=120), end="")
     return 0
 
@@ -314,6 +315,8 @@ COMMANDS = {"validate": cmd_validate, "summary": cmd_summary, "render": cmd_rend
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
+    from archc.spec.resolve import allowed_paths  # after parsing: --help and usage errors need no spec machinery
+
     try:
         func = getattr(args, "func", None) or COMMANDS[args.command]
         with allowed_paths([*args.allow_paths_global, *getattr(args, "allow_paths", [])]):

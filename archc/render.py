@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from archc.ir.graph import Graph
+from archc.ir.draft import GraphMethods
 from archc.spec.parse import Spec
 
 
-def render_graph(graph: Graph, spec: Spec | None = None) -> dict[str, Any]:
+def render_graph(graph: GraphMethods, spec: Spec | None = None) -> dict[str, Any]:
     """The graph as a flat spec (plain data for yaml.safe_dump); ``spec`` is only read for its name."""
     spec_name = spec.name if spec is not None else graph.graph.get("name", "network")
     network = []

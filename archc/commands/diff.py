@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Text
+if TYPE_CHECKING:  # rich and archc.diff (networkx) load when a diff runs, not when `archc --help` lists the commands
+    from rich.console import Console
 
-from archc.diff import GraphDiff, NodeChange, NodeInfo, grouped
+    from archc.diff import GraphDiff, NodeChange, NodeInfo
 
 EXAMPLES = """examples:
   archc diff resnet50 se_resnet50                     # the SE nodes added to every block
@@ -134,6 +134,9 @@ def _plural(count: int, word: str) -> str:
 
 def print_diff(result: GraphDiff, label_a: str, label_b: str, limit: int = 40, console: Console | None = None) -> None:
     """Print a GraphDiff as text sections: added, removed, changed, shapes, cost per stage, totals."""
+    from rich.console import Console
+    from rich.text import Text
+
     console = console or Console(highlight=False)
     for side, label, name in (("A", label_a, result.name_a), ("B", label_b, result.name_b)):
         named = "" if label.split(" ")[0] == name else f"  (network {name})"
@@ -149,6 +152,8 @@ def print_diff(result: GraphDiff, label_a: str, label_b: str, limit: int = 40, c
 
 
 def _section(console: Console, title: str) -> None:
+    from rich.text import Text
+
     console.print()
     console.print(Text(title, style="bold"), soft_wrap=True)
 
@@ -156,6 +161,8 @@ def _section(console: Console, title: str) -> None:
 def _rows(console: Console, rows: list[list[str]], right: tuple[int, ...] = (), styles: dict[int, str] | None = None,
           limit: int = 0, bold_last: bool = False) -> None:
     """Print rows as columns two spaces apart; ``right`` lists right-aligned columns, ``styles`` a style per column."""
+    from rich.text import Text
+
     shown = rows if limit == 0 else rows[:limit]
     if bold_last and shown is not rows and rows:
         shown = [*shown, rows[-1]]
@@ -174,6 +181,8 @@ def _rows(console: Console, rows: list[list[str]], right: tuple[int, ...] = (), 
 
 
 def _print_nodes(console: Console, verb: str, mark: str, style: str, nodes: list[NodeInfo], limit: int) -> None:
+    from archc.diff import grouped
+
     if not nodes:
         return
     groups = grouped(nodes)

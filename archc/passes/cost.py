@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from archc.ir.graph import Graph
+from archc.ir.draft import GraphMethods
 from archc.ops.registry import numel
 
 
@@ -53,7 +53,7 @@ def group_of(name: str, depth: int) -> str:
     return ".".join(name.split(".")[:depth]) if depth > 0 else name
 
 
-def summarize_graph(graph: Graph, batch_size: int = 1, depth: int = 0) -> Summary:
+def summarize_graph(graph: GraphMethods, batch_size: int = 1, depth: int = 0) -> Summary:
     """Rows per node (``depth`` 0) or per namespace prefix of ``depth`` levels, plus totals."""
     summary = Summary(graph.graph.get("name", ""), graph.nodes[graph.input_node]["shape"],
                       graph.nodes[graph.output_node]["shape"], batch_size=batch_size)

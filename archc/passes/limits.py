@@ -8,11 +8,11 @@ or ``archc.load(..., max_params=..., max_activation_bytes=...)``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from archc.errors import Diagnostic, SpecError
-from archc.ir.graph import Graph
-from archc.ops.registry import numel
+from archc.ir.draft import GraphMethods
 
 #: 2 * 10^9 parameters: 8 GB of float32 weights, over 20 times the largest network of the zoo
 MAX_PARAMS = 2_000_000_000
@@ -40,12 +40,12 @@ def size(nbytes: float) -> str:
     return f"{int(nbytes)} bytes"
 
 
-def _located(graph: Graph, node: str, message: str, hint: str) -> SpecError:
+def _located(graph: GraphMethods, node: str, message: str, hint: str) -> SpecError:
     data = graph.nodes[node]
     return SpecError(Diagnostic(message, data.get("pos"), data.get("path", ""), hint))
 
 
-def check_limits(graph: Graph, limits: Limits | None = None, batch_size: int = 1) -> None:
+def check_limits(graph: GraphMethods, limits: Limits | None = None, batch_size: int = 1) -> None:
     """Raise a SpecError at the node that takes the network past a limit: the largest node, which alone may be over.
 
     Weights: parameters and buffers of every node. Activations: every node output of one batch, float32 (what
@@ -61,7 +61,7 @@ def check_limits(graph: Graph, limits: Limits | None = None, batch_size: int = 1
                        f"{total:,} ({size(total * BYTES_PER_ELEMENT)} of float32), more than the limit "
                        f"--max-params {limits.max_params:,}",
                        "make the network smaller, or raise the limit: --max-params N, archc.load(..., max_params=N)")
-    sizes = {name: numel(data["shape"]) * batch_size * BYTES_PER_ELEMENT for name, data in nodes
+    sizes = {name: math.prod(data["shape"]) * batch_size * BYTES_PER_ELEMENT for name, data in nodes
              if data.get("shape") is not None}
     total = sum(sizes.values())
     if total > limits.max_activation_bytes:

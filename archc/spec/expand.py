@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from archc.errors import Diagnostic, DiagnosticSink, SpecError, did_you_mean
-from archc.ir.graph import Graph
+from archc.ir.draft import GraphDraft
 from archc.ops.registry import OPS, Shape, load_builtin_ops
 from archc.spec.context import CONNECTIONS, ItemError, Tensor
 from archc.spec.defaults import checked_defaults
@@ -32,8 +32,9 @@ MAX_NESTING = 64
 MAX_REPEAT = 100_000
 
 
-def expand(tree: LMap, model: Any, strict: bool = True) -> Graph:
-    """Expand a resolved, validated spec tree into a Graph; raise SpecError listing every problem if ``strict``."""
+def expand(tree: LMap, model: Any, strict: bool = True) -> GraphDraft:
+    """Expand a resolved, validated spec tree into the IR (a networkx-free draft: ``archc.build_graph`` adopts it as
+    the networkx Graph); raise SpecError listing every problem if ``strict``."""
     with paused_gc():
         graph = _run(tree, model)
     if strict and graph.diagnostics:
@@ -41,10 +42,10 @@ def expand(tree: LMap, model: Any, strict: bool = True) -> Graph:
     return graph
 
 
-def _run(tree: LMap, model: Any) -> Graph:
+def _run(tree: LMap, model: Any) -> GraphDraft:
     load_builtin_ops()
     sink = DiagnosticSink()
-    graph = Graph(name=model.name, diagnostics=sink.diagnostics)
+    graph = GraphDraft(name=model.name, diagnostics=sink.diagnostics)
     blocks = _checked_blocks(tree, sink)
     defaults = checked_defaults(tree.get("defaults"), sink)
     params, refused = _checked_params(tree.get("params"), sink)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from archc.errors import Diagnostic, DiagnosticSink, Position, did_you_mean
-from archc.ir.graph import Graph
+from archc.ir.draft import GraphDraft
 from archc.ops.registry import OPS
 from archc.spec.context import CONNECTIONS, Context, ItemError, Tensor
 from archc.spec.evaluate import UNKNOWN, Evaluator, contains_expression, expression_position
@@ -47,7 +47,7 @@ class Limits:
 class Interpreter:
     """Expands the items of one validated spec into ``graph``; problems are recorded in ``sink``."""
 
-    def __init__(self, graph: Graph, sink: DiagnosticSink, limits: Limits, blocks: dict[str, Any],
+    def __init__(self, graph: GraphDraft, sink: DiagnosticSink, limits: Limits, blocks: dict[str, Any],
                  defaults: tuple[dict[str, Any], set[str]], root_env: Env):
         self.graph, self.sink, self.limits = graph, sink, limits
         self.blocks, self.root_env = blocks, root_env

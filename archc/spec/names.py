@@ -11,7 +11,7 @@ import re
 from typing import Any, NamedTuple
 
 from archc.errors import Diagnostic, DiagnosticSink, Position, did_you_mean
-from archc.ir.graph import Graph
+from archc.ir.draft import GraphDraft
 from archc.spec.context import ItemError, Tensor
 from archc.spec.loader import position_of
 
@@ -60,7 +60,7 @@ class Scope(NamedTuple):
 class Names:
     """The names of one graph: nodes and namespaces that ``from:`` can read, automatic names, connection names."""
 
-    def __init__(self, graph: Graph, sink: DiagnosticSink):
+    def __init__(self, graph: GraphDraft, sink: DiagnosticSink):
         self.graph = graph
         self.sink = sink
         self.outputs: dict[str, Tensor] = {}  # named nodes and namespaces -> their output

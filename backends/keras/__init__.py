@@ -17,7 +17,7 @@ from archc.ir.graph import Graph
 from archc.ops.registry import OPS
 
 DEFAULT_SUFFIX = ".keras"
-BUILTIN_LOWERINGS = ("activation", "block", "channel", "conv", "merge", "norm", "pool", "token")
+BUILTIN_LOWERINGS = ("activation", "block", "channel", "conv", "merge", "norm", "pool", "token", "window")
 
 
 #: attributes that need keras (imported on first use, so plugins register lowerings without it)

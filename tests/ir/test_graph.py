@@ -42,6 +42,26 @@ def test_ir_contract(name):
     assert nx.descendants(graph, graph.input_node) >= {graph.output_node}
 
 
+def test_the_draft_and_the_networkx_graph_hold_the_same_ir():
+    """archc validate / summary read the networkx-free draft; build_graph adopts the same dicts as a DiGraph whose
+    networkx views and algorithms see every node and edge, and which networkx can still change."""
+    from archc.api import draft_graph
+    from archc.ir.draft import GraphDraft
+
+    draft, graph = draft_graph("densenet121"), archc.build_graph("densenet121")
+    assert isinstance(draft, GraphDraft) and not isinstance(draft, nx.DiGraph)
+    assert fingerprint(draft) == fingerprint(graph) and draft.order() == graph.order() and len(draft) == len(graph)
+    totals = (7_978_856, 2_834_161_664)  # tests/zoo/test_counts.py (torchvision's count: 2.834 G)
+    assert (draft.num_params, draft.num_macs) == (graph.num_params, graph.num_macs) == totals
+    edges = {(source, target, data["port"]) for source, out in draft._succ.items() for target, data in out.items()}
+    assert edges == {(source, target, data["port"]) for source, target, data in graph.edges(data=True)}
+    assert list(nx.topological_sort(graph))[-1] == graph.output_node
+    assert graph.in_degree(graph.output_node) == 1 and graph.out_degree(graph.input_node) == 1
+    assert archc.summarize(draft).totals() == archc.summarize(graph).totals()
+    graph.add_edge(graph.input_node, graph.output_node)  # the adopted dicts stay networkx's own to change
+    assert graph.in_degree(graph.output_node) == 2 and graph.has_edge(graph.input_node, graph.output_node)
+
+
 def test_conv_attributes_as_documented():
     attrs = archc.build_graph("resnet18").nodes["layer2.0.conv1"]["attrs"]
     assert (attrs.out, attrs.kernel_hw, attrs.stride_hw, attrs.padding_hw, attrs.dilation_hw) == (

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 import archc  # noqa: E402
 from archc.backends.torch.fold import FusedConv2d  # noqa: E402
-from archc.backends.torch.memory import _normalize, bn_relu_conv, memory_efficient  # noqa: E402
+from archc.backends.torch.memory import _normalize, bn_relu_conv, feature_statistics, memory_efficient  # noqa: E402
 
 SMALL_DENSENET = {"block_config": [3, 3], "growth": 8, "init_features": 16}
 
@@ -122,6 +122,65 @@ def test_the_recomputed_normalisation_is_the_forward_kernels_bit_for_bit(memory_
     out, mean, invstd = torch.ops.aten.native_batch_norm(x, gamma, beta, torch.zeros(40), torch.ones(40), True,
                                                          0.1, 1e-5)
     assert torch.equal(_normalize(x, gamma, beta, mean, invstd), out)
+
+
+def chain_modules(channels: int, momentum: float | None = 0.1) -> tuple[torch.nn.BatchNorm2d, torch.nn.Conv2d]:
+    torch.manual_seed(0)
+    bn, conv = torch.nn.BatchNorm2d(channels, momentum=momentum), torch.nn.Conv2d(channels, 6, 3, padding=1)
+    nontrivial_batch_norms(bn)
+    return bn, conv
+
+
+@pytest.mark.parametrize("sizes", [[3, 5, 16], [7], [1, 1, 2]], ids=["uneven", "single", "tiny"])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("momentum", [0.1, None], ids=["momentum", "cumulative"])
+def test_shared_statistics_chain_equals_the_modules(sizes: list[int], memory_format, momentum):
+    """The chain with each piece's statistics computed once (feature_statistics) against torch.cat + the modules:
+    same output, same gradients of every piece and parameter, same running averages, on uneven pieces too."""
+    generator = torch.Generator().manual_seed(0)
+    pieces = [(torch.randn(3, size, 7, 7, generator=generator) * 2 + 0.5).contiguous(memory_format=memory_format)
+              for size in sizes]
+    bn, conv = chain_modules(sum(sizes), momentum)
+    bn_ref, conv_ref = copy.deepcopy(bn), copy.deepcopy(conv)
+    grad_out = torch.randn(3, 6, 7, 7, generator=generator)
+    ours = [piece.clone().requires_grad_(True) for piece in pieces]
+    theirs = [piece.clone().requires_grad_(True) for piece in pieces]
+    for _ in range(2):  # the second step starts from updated running averages (and a counted batch)
+        shared = tuple(feature_statistics(piece, bn.eps) for piece in ours)
+        out = bn_relu_conv(bn, conv, *ours, statistics=shared)
+        expected = conv_ref(torch.relu(bn_ref(torch.cat(theirs, 1))))
+        # within rounding: a one-channel piece is also "contiguous", so torch reduces it with its NCHW kernel while
+        # the channels-last concat gets the channels-last one (a DenseNet's pieces, growth channels each, do not)
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6 * expected.abs().max().item())
+        out.backward(grad_out)
+        expected.backward(grad_out)
+    for actual, wanted in [*zip(ours, theirs), *zip(bn.parameters(), bn_ref.parameters()),
+                           *zip(conv.parameters(), conv_ref.parameters())]:
+        torch.testing.assert_close(actual.grad, wanted.grad, rtol=1e-5, atol=1e-5 * wanted.grad.abs().max().item())
+    for key, wanted in bn_ref.state_dict().items():
+        torch.testing.assert_close(bn.state_dict()[key], wanted, rtol=1e-6, atol=0, msg=key)
+
+
+def test_memory_efficient_step_under_bf16_autocast_and_channels_last():
+    """bf16 autocast on the CPU (the conv runs in bf16, BatchNorm in float32 statistics) and channels-last: the step
+    runs, and its loss and gradients are the default model's within bf16 rounding."""
+    spec = small("densenet121", **SMALL_DENSENET)
+    default = archc.load(spec, seed=0).to(memory_format=torch.channels_last)
+    ours = archc.load(spec, seed=0, memory_efficient=True).to(memory_format=torch.channels_last)
+    ours.load_state_dict(default.state_dict(), strict=True)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 32, 32, generator=generator).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, 10, (4,), generator=generator)
+    losses = []
+    for model in (default, ours):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = torch.nn.functional.cross_entropy(train_step(model, x, labels), labels)
+        losses.append(loss)
+    torch.testing.assert_close(losses[1], losses[0], rtol=2e-2, atol=0)
+    for (key, expected), (_, actual) in zip(default.named_parameters(), ours.named_parameters()):
+        assert actual.grad.dtype == expected.dtype and torch.isfinite(actual.grad).all(), key
+        scale = expected.grad.abs().max().item()
+        torch.testing.assert_close(actual.grad, expected.grad, rtol=0.1, atol=0.1 * scale, msg=key)
 
 
 def test_memory_efficient_is_torch_only():
