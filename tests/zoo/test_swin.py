@@ -31,6 +31,18 @@ def tiny_reference():
                            num_classes=10)
 
 
+SWINS = ["swin_t", "swin_s", "swin_b"]
+
+
+@pytest.mark.parametrize("name", SWINS)
+def test_the_published_table(name):
+    """torchvision's weights table (no download): the parameter count and GMACs at the weights' crop size."""
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    summary = archc.summarize(name, resolution=weights.transforms().crop_size[0])
+    assert summary.params == weights.meta["num_params"]
+    assert round(summary.macs / 1e9, 3) == round(weights.meta["_ops"], 3)
+
+
 @pytest.mark.parametrize("resolution", [32, 36])  # grids 8 -> 4 (shift masks), 9 -> 5 (padded windows, merging)
 def test_a_small_swin_computes_torchvisions_outputs(resolution):
     reference = tiny_reference()
