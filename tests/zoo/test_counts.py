@@ -108,6 +108,10 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "swin_t": (28_288_354, "4.491", TV),
     "swin_s": (49_606_258, "8.741", TV),
     "swin_b": (87_768_224, "15.431", TV),
+    # Swin V2 at its weights' crop size, 256 (the specs' default resolution)
+    "swin_v2_t": (28_351_570, "5.940", TV),
+    "swin_v2_s": (49_737_442, "11.546", TV),
+    "swin_v2_b": (87_930_848, "20.325", TV),
     "mobilenet_v3_large": (5_483_032, "0.217", TV),
     "mobilenet_v3_small": (2_542_856, "0.057", TV),
     "mnasnet0_5": (2_218_512, "0.104", TV),
