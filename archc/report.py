@@ -47,7 +47,7 @@ def print_summary(summary: Summary, rows: bool = True, console: Console | None =
         totals.add_row("output shape", str(list(summary.output_shape or [])))
     totals.add_row("nodes", f"{summary.nodes:,}")
     totals.add_row("trainable parameters", f"{summary.params:,}")
-    totals.add_row("BatchNorm running statistics", f"{summary.buffers:,}")
+    totals.add_row("buffers (running statistics, indices)", f"{summary.buffers:,}")
     totals.add_row("MACs (multiply-accumulates)", f"{summary.macs:,} ({human(summary.macs)})")
     totals.add_row("FLOPs (= 2 x MACs)", f"{summary.flops:,} ({human(summary.flops)})")
     totals.add_row(f"activations, batch {summary.batch_size}, float32", mib(summary.activation_bytes))

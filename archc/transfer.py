@@ -88,23 +88,36 @@ def torch_only_suffixes() -> tuple[str, ...]:
                          if decl.keras is None and decl.name}))
 
 
-def keras_table() -> dict[tuple[str, str], TensorDecl]:
-    """(Keras layer class, variable name) -> the declaration it holds, over every registered op.
+def keras_table() -> dict[tuple[str, str], dict[str, TensorDecl]]:
+    """(Keras layer class, variable name) -> {child: the declaration it holds}, over every registered op.
 
-    A Keras model carries no op names, only layer classes and variable names; the ops' declarations (``keras:
-    "Conv2D.kernel"``) say what each variable is and how its axes map to torch's.
+    A Keras model carries no op names, only layer classes, layer names and variable names; the ops' declarations
+    (``keras: "Conv2D.kernel"``) say what each variable is and how its axes map to torch's. A declaration held by a
+    child layer (``<node>.qkv``, ``TensorDecl.keras_place``) applies to layers whose name ends with ``.<child>``.
     """
-    table: dict[tuple[str, str], TensorDecl] = {}
+    table: dict[tuple[str, str], dict[str, TensorDecl]] = {}
     for op_name, op in OPS.items():
         for decl in op.tensors:
             if decl.keras is None:
                 continue
             layer, variable = decl.keras.split(".")
-            other = table.setdefault((layer, variable), decl)
-            if (other.name, other.role) != (decl.name, decl.role):
+            child, leaf = decl.keras_place()
+            other = table.setdefault((layer, variable), {}).setdefault(child, decl)
+            if (other.keras_place()[1], other.role) != (leaf, decl.role):
                 raise ValueError(f"op '{op_name}' declares {decl.keras} as {decl.name} ({decl.role}); another op "
                                  f"declares it as {other.name} ({other.role})")
     return table
+
+
+def _declaration(table: dict[tuple[str, str], dict[str, TensorDecl]], classes: list[str], layer: str,
+                 variable: str) -> TensorDecl | None:
+    """The declaration of a Keras variable: of the longest child its layer name ends with, else the node's own."""
+    for cls in classes:
+        held = table.get((cls, variable), {})
+        for child in sorted(held, key=len, reverse=True):
+            if not child or layer.endswith(f".{child}"):
+                return held[child]
+    return None
 
 
 # ---- Keras --------------------------------------------------------------------------------------------------------
@@ -131,14 +144,15 @@ def _keras_tensors(model: Any) -> dict[str, tuple[Any, Role]]:
         classes = [cls.__name__ for cls in type(layer).__mro__]
         for variable in layer.weights:
             name = _variable_name(variable)
-            decl = next((table[(cls, name)] for cls in classes if (cls, name) in table), None)
+            decl = _declaration(table, classes, node_name(layer.name), name)
             if decl is None:
                 mappable = sorted({cls for cls, _ in table})
                 raise TransferError(f"layer '{layer.name}' ({type(layer).__name__}) holds weights that archc cannot "
                                     f"map ('{name}'); mappable layers: {', '.join(mappable)}")
             found.append((decl, variable))
         for decl, variable in found:
-            out[decl.key(node_name(layer.name))] = (variable, ROLES[decl.role])
+            leaf = decl.keras_place()[1]
+            out[f"{node_name(layer.name)}.{leaf}" if leaf else node_name(layer.name)] = (variable, ROLES[decl.role])
     return out
 
 

@@ -182,6 +182,24 @@ def _write_keras(graph: Any, state: dict[str, Any], path: Path) -> None:
     save(model, graph, path)
 
 
+def _computed_buffers(graph: Any, keys: list[str]) -> dict[str, Any]:
+    """The values of buffers that Keras holds as constants of its graph (Swin's relative_position_index), as the torch
+    backend computes them; step counters (role "step counter") are left to the caller. Builds the torch model only
+    where such a buffer is missing."""
+    from archc.ops.registry import ROLES
+
+    wanted = set()
+    for name, data in graph.op_nodes():
+        inputs = [graph.nodes[source]["shape"] for source in data["inputs"]]
+        wanted |= {t.decl.key(name) for t in data["attrs"].declared_tensors(inputs)
+                   if t.decl.key(name) in keys and ROLES[t.decl.role].counted}
+    if not wanted:
+        return {}
+    from archc.backends.torch import build_model
+
+    return {key: value for key, value in build_model(graph, seed=0).state_dict().items() if key in wanted}
+
+
 def _write_torch(graph: Any, state: dict[str, Any], path: Path) -> None:
     """A state_dict in graph order, with every tensor the torch backend's model holds (checked against the spec)."""
     import numpy as np
@@ -191,12 +209,13 @@ def _write_torch(graph: Any, state: dict[str, Any], path: Path) -> None:
 
     shapes = expected_tensors(graph)
     check_state(state, {key: shape for key, shape in shapes.items() if not key.endswith(torch_only_suffixes())}, True)
+    computed = _computed_buffers(graph, [key for key in shapes if key not in state])
     out = {}
     for key in shapes:
         if key in state:
             out[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
-        else:  # BatchNorm's step counter: Keras has none
-            out[key] = torch.tensor(0, dtype=torch.long)
+        else:  # BatchNorm's step counter (Keras has none), or a buffer computed from the op's arguments
+            out[key] = computed.get(key, torch.tensor(0, dtype=torch.long))
     from archc.train.rundir import atomic_path, atomic_write
 
     if path.name.endswith(".safetensors"):

@@ -110,13 +110,17 @@ ROLES: dict[str, Role] = {
     "per-channel vector": Role("one value per channel or feature: norm scale, shift and running statistics"),
     "channel scale": Role("a learned scale per channel, [C, 1, 1] in torch (torchvision's layer_scale), a 1 x 1 "
                           "depthwise kernel (1, 1, C, 1) in Keras", torch_shape=lambda shape: (shape[2], 1, 1)),
-    "token embedding": Role("a learned [1, N, D] token tensor (a ViT's class token, position embedding)"),
-    "attention projection": Role("a tensor of torch.nn.MultiheadAttention (in_proj_weight: q, k, v stacked); torch "
-                                 "only, not transferred to Keras"),
-    "window attention": Role("a tensor of torchvision's ShiftedWindowAttention (qkv, proj, the relative position "
-                             "bias table); torch only, not transferred to Keras", drawn=True),
-    "position index": Role("an integer buffer computed from the op's arguments (Swin's relative_position_index); "
-                           "torch only"),
+    "token embedding": Role("a learned [1, N, D] token tensor (a ViT's class token, position embedding); in Keras the "
+                            "[N, D] table of an Embedding", torch_shape=lambda shape: (1, *shape)),
+    "attention projection": Role("a projection weight of torch.nn.MultiheadAttention (in_proj_weight: q, k, v stacked; "
+                                 "out_proj.weight): (out, in) in torch, (in, out) in a Keras kernel", to_keras=(1, 0)),
+    "attention bias": Role("a bias of torch.nn.MultiheadAttention (in_proj_bias, out_proj.bias); the same in Keras"),
+    "window attention": Role("a projection weight of torchvision's Swin (qkv, proj, the patch merging reduction): "
+                             "(out, in) in torch, (in, out) in a Keras Dense kernel", to_keras=(1, 0), drawn=True),
+    "position bias table": Role("Swin's learned relative position bias table [(2w - 1)^2, heads]; in Keras the same "
+                                "table of an Embedding", drawn=True),
+    "position index": Role("an integer buffer computed from the op's arguments (Swin's relative_position_index); torch "
+                           "only: the Keras lowering holds it as a constant"),
     "step counter": Role("an integer count of training steps (torch only)", counted=False),
 }
 
@@ -154,6 +158,9 @@ class TensorDecl:
     role: str
     shape: Callable[[Any, list[Shape]], Shape]  # (attrs, input shapes) -> torch-layout shape
     keras: str | None = None  # "<Keras layer class>.<variable>" ("Conv2D.kernel"); None: torch only (not transferred)
+    #: the Keras layer that holds it, as a child of the node: layer "<node>.<keras_layer>" ("" the node's own layer);
+    #: None: the torch child module, the name up to its last dot ("qkv.weight": layer "<node>.qkv")
+    keras_layer: str | None = None
     trainable: bool = True  # a parameter; False: a buffer
     present: Callable[[Any], bool] | None = None  # attrs -> whether the tensor exists (bias: false)
     init: Callable[[Any], Init] | None = None  # attrs -> the spec's initial value; None: as the layer leaves it
@@ -162,6 +169,13 @@ class TensorDecl:
     def key(self, node: str) -> str:
         """The torch state_dict key of this tensor of ``node``."""
         return f"{node}.{self.name}" if self.name else node
+
+    def keras_place(self) -> tuple[str, str]:
+        """(child, leaf): the Keras layer ``<node>.<child>`` (the node's own for "") holds it, and its torch key is
+        that layer's name, then ``.<leaf>`` unless the leaf is empty (a bare parameter)."""
+        child = self.name.rpartition(".")[0] if self.keras_layer is None else self.keras_layer
+        leaf = self.name[len(child):].lstrip(".") if child and self.name.startswith(child) else self.name
+        return child, leaf
 
     def exists(self, attrs: Any) -> bool:
         return self.present is None or bool(self.present(attrs))

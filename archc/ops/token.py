@@ -20,8 +20,6 @@ from archc.ops.registry import (
     register_op,
 )
 
-TORCH_ONLY = "torch only"
-
 
 @register_op("to_tokens")
 class ToTokens(OpSpec):
@@ -45,13 +43,14 @@ def _token_axis(what: str, shape: Shape) -> None:
 @register_op("class_token")
 class ClassToken(OpSpec):
     """Prepend a learned token: ``[N, D]`` -> ``[N + 1, D]``. The node is the parameter (shape ``[1, 1, D]``, a
-    bare parameter as torchvision's ``VisionTransformer.class_token``): name the node ``class_token``."""
+    bare parameter as torchvision's ``VisionTransformer.class_token``): name the node ``class_token``. In Keras an
+    ``Embedding`` of one row, named as the node."""
 
     summary = "prepend a learned class token: [N, D] -> [N + 1, D] (the node is the [1, 1, D] parameter)"
     examples = (Example((3, 4)),)
-    traits = {"weighted", "fresh output", TORCH_ONLY}
+    traits = {"weighted", "fresh output"}
     tensors = (TensorDecl("", "token embedding", lambda attrs, inputs: (1, 1, inputs[0][-1]),
-                          init=lambda attrs: attrs.init),)
+                          keras="Embedding.embeddings", init=lambda attrs: attrs.init),)
     init: WeightInit = "zeros"  # torchvision: zeros
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
@@ -63,12 +62,13 @@ class ClassToken(OpSpec):
 class PosEmbedding(OpSpec):
     """Add a learned position embedding, one vector per token: the node is the ``[1, N, D]`` parameter
     (torchvision's ``encoder.pos_embedding``). Zero at the start unless ``init`` says (torchvision's ViT:
-    ``init: {normal: {std: 0.02}}``)."""
+    ``init: {normal: {std: 0.02}}``). In Keras an ``Embedding`` of ``N`` rows, named as the node."""
 
     summary = "add a learned position embedding (the node is the [1, N, D] parameter)"
     examples = (Example((3, 4)),)
-    traits = {"weighted", "elementwise", "fresh output", "promotes dtype", TORCH_ONLY}
-    tensors = (TensorDecl("", "token embedding", lambda attrs, inputs: (1, *inputs[0]), init=lambda attrs: attrs.init),)
+    traits = {"weighted", "elementwise", "fresh output", "promotes dtype"}
+    tensors = (TensorDecl("", "token embedding", lambda attrs, inputs: (1, *inputs[0]), keras="Embedding.embeddings",
+                          init=lambda attrs: attrs.init),)
     init: WeightInit = "zeros"
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
@@ -96,22 +96,25 @@ def _features(attrs, inputs: list[Shape]) -> int:
     return inputs[0][-1]
 
 
-ROLE = "attention projection"
+ROLE, BIAS = "attention projection", "attention bias"
 
 
 @register_op("attention")
 class Attention(OpSpec):
     """Multi-head self-attention over ``[N, D]`` tokens, as ``torch.nn.MultiheadAttention(D, heads,
     batch_first=True)`` called on (x, x, x) without weights: its tensors are ``in_proj_weight`` ``[3D, D]`` (query,
-    key, value stacked), ``in_proj_bias``, ``out_proj.weight``, ``out_proj.bias``."""
+    key, value stacked), ``in_proj_bias``, ``out_proj.weight``, ``out_proj.bias``. In Keras the node is an
+    ``EinsumDense`` holding the stacked projection (kernel ``[D, 3D]``) and ``<node>.out_proj`` a ``Dense``."""
 
     summary = "multi-head self-attention over [N, D] tokens (torch.nn.MultiheadAttention's tensors)"
     examples = (Example((3, 4), {"heads": 2}),)
-    traits = {"weighted", "fresh output", TORCH_ONLY}
-    tensors = (TensorDecl("in_proj_weight", ROLE, lambda a, x: (3 * _features(a, x), _features(a, x))),
-               TensorDecl("in_proj_bias", ROLE, lambda a, x: (3 * _features(a, x),)),
-               TensorDecl("out_proj.weight", ROLE, lambda a, x: (_features(a, x), _features(a, x))),
-               TensorDecl("out_proj.bias", ROLE, lambda a, x: (_features(a, x),)))
+    traits = {"weighted", "fresh output"}
+    tensors = (TensorDecl("in_proj_weight", ROLE, lambda a, x: (3 * _features(a, x), _features(a, x)),
+                          keras="EinsumDense.kernel"),
+               TensorDecl("in_proj_bias", BIAS, lambda a, x: (3 * _features(a, x),), keras="EinsumDense.bias"),
+               TensorDecl("out_proj.weight", ROLE, lambda a, x: (_features(a, x), _features(a, x)),
+                          keras="Dense.kernel"),
+               TensorDecl("out_proj.bias", BIAS, lambda a, x: (_features(a, x),), keras="Dense.bias"))
     heads: PositiveCount
     dropout: Number = Field(0.0, ge=0, lt=1)
 

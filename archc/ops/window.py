@@ -21,7 +21,6 @@ from archc.ops.registry import (
     expect_rank,
     register_op,
 )
-from archc.ops.token import TORCH_ONLY
 
 ROLE = "window attention"
 #: torchvision's SwinTransformer: every linear weight and the bias table trunc_normal(std=0.02), linear biases zero
@@ -53,17 +52,25 @@ class WindowAttention(OpSpec):
     window covers the padded grid), cut into ``window x window`` windows, each attended with a learned relative
     position bias (and a mask across the rolled seams), then rolled back. Tensors, in torchvision's state_dict
     order: ``relative_position_bias_table`` ``[(2w - 1)^2, heads]``, the ``relative_position_index`` buffer
-    ``[w^2 * w^2]``, ``qkv.weight`` ``[3D, D]``, ``qkv.bias``, ``proj.weight``, ``proj.bias``."""
+    ``[w^2 * w^2]``, ``qkv.weight`` ``[3D, D]``, ``qkv.bias``, ``proj.weight``, ``proj.bias``. In Keras the layers
+    ``<node>.qkv``, ``<node>.proj`` (Dense) and ``<node>.relative_position_bias_table`` (an Embedding) hold them; the
+    index is a constant of the Keras graph, not a variable."""
 
     summary = "shifted-window self-attention over a square grid of [N, D] tokens (torchvision's Swin)"
-    examples = (Example((16, 4), {"heads": 2, "window": 2, "shift": 1}),)
-    traits = {"weighted", "fresh output", TORCH_ONLY}
-    tensors = (TensorDecl("relative_position_bias_table", ROLE, _table, init=lambda a: DRAWN),
+    examples = (Example((16, 4), {"heads": 2, "window": 2, "shift": 1}),
+                Example((9, 4), {"heads": 2, "window": 2, "shift": 1}))  # padded to 4 x 4: padding, mask and crop
+    traits = {"weighted", "fresh output"}
+    tensors = (TensorDecl("relative_position_bias_table", "position bias table", _table, init=lambda a: DRAWN,
+                          keras="Embedding.embeddings", keras_layer="relative_position_bias_table"),
                TensorDecl("relative_position_index", "position index", lambda a, x: (a.window ** 4,), trainable=False),
-               TensorDecl("qkv.weight", ROLE, init=lambda a: DRAWN, shape=lambda a, x: (3 * _dim(a, x), _dim(a, x))),
-               TensorDecl("qkv.bias", ROLE, init=lambda a: "zeros", shape=lambda a, x: (3 * _dim(a, x),)),
-               TensorDecl("proj.weight", ROLE, init=lambda a: DRAWN, shape=lambda a, x: (_dim(a, x), _dim(a, x))),
-               TensorDecl("proj.bias", ROLE, init=lambda a: "zeros", shape=lambda a, x: (_dim(a, x),)))
+               TensorDecl("qkv.weight", ROLE, init=lambda a: DRAWN, shape=lambda a, x: (3 * _dim(a, x), _dim(a, x)),
+                          keras="Dense.kernel"),
+               TensorDecl("qkv.bias", "bias", init=lambda a: "zeros", shape=lambda a, x: (3 * _dim(a, x),),
+                          keras="Dense.bias"),
+               TensorDecl("proj.weight", ROLE, init=lambda a: DRAWN, shape=lambda a, x: (_dim(a, x), _dim(a, x)),
+                          keras="Dense.kernel"),
+               TensorDecl("proj.bias", "bias", init=lambda a: "zeros", shape=lambda a, x: (_dim(a, x),),
+                          keras="Dense.bias"))
     heads: PositiveCount
     window: PositiveCount = 7
     shift: NonNegativeCount = 0
@@ -91,15 +98,17 @@ class PatchMerging(OpSpec):
     """Halve a square grid of ``[N, D]`` tokens: each 2x2 neighbourhood concatenated (``[D * 4]``, padded where the
     side is odd), layer-normalised over the ``4D`` features, reduced to ``2D`` without bias -> ``[ceil(side / 2)^2,
     2D]``, as torchvision's ``PatchMerging``. Tensors, in its state_dict order: ``reduction.weight`` ``[2D, 4D]``,
-    ``norm.weight``, ``norm.bias``."""
+    ``norm.weight``, ``norm.bias`` (Keras layers ``<node>.reduction``, ``<node>.norm``)."""
 
     summary = "Swin patch merging: 2x2 tokens concatenated, layernorm, linear 4D -> 2D: [N, D] -> [N / 4, 2D]"
-    examples = (Example((16, 4)),)
-    traits = {"weighted", "fresh output", TORCH_ONLY}
-    tensors = (TensorDecl("reduction.weight", ROLE, init=lambda a: DRAWN,
+    examples = (Example((16, 4)), Example((9, 4)))  # an odd side: padded
+    traits = {"weighted", "fresh output"}
+    tensors = (TensorDecl("reduction.weight", ROLE, init=lambda a: DRAWN, keras="Dense.kernel",
                           shape=lambda a, x: (2 * _dim(a, x), 4 * _dim(a, x))),
-               TensorDecl("norm.weight", "per-channel vector", lambda a, x: (4 * _dim(a, x),)),
-               TensorDecl("norm.bias", "per-channel vector", lambda a, x: (4 * _dim(a, x),)))
+               TensorDecl("norm.weight", "per-channel vector", lambda a, x: (4 * _dim(a, x),),
+                          keras="LayerNormalization.gamma"),
+               TensorDecl("norm.bias", "per-channel vector", lambda a, x: (4 * _dim(a, x),),
+                          keras="LayerNormalization.beta"))
     eps: Number = Field(1e-5, gt=0)
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
@@ -116,7 +125,7 @@ class TokenMean(OpSpec):
 
     summary = "mean over the tokens: [N, D] -> [D]"
     examples = (Example((3, 4)),)
-    traits = {"keeps dtype", TORCH_ONLY}
+    traits = {"keeps dtype"}
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         expect_rank(inputs[0], (2,), "token_mean")

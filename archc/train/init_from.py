@@ -110,15 +110,17 @@ def _read_keras_model(path: Path) -> dict[str, Any]:
         raise TrainError(f"--init-from {path}: cannot read the Keras model ({exc})") from None
 
 
-def keras_variables(graph: Any) -> dict[str, list[Any]]:
-    """node -> its declared tensors that Keras holds, in declaration order, which is the order in which the Keras
-    layer creates its variables (kernel, bias; gamma, beta, moving mean, moving variance)."""
-    out = {}
+def keras_variables(graph: Any) -> dict[str, list[tuple[str, Any]]]:
+    """Keras layer name (as a node name: ``<node>`` or a child ``<node>.qkv``) -> its (torch key, declared tensor)
+    pairs, in declaration order, which is the order in which the Keras layer creates its variables (kernel, bias;
+    gamma, beta, moving mean, moving variance)."""
+    out: dict[str, list[tuple[str, Any]]] = {}
     for name, data in graph.op_nodes():
         inputs = [graph.nodes[source]["shape"] for source in data["inputs"]]
-        tensors = [t for t in data["attrs"].declared_tensors(inputs) if t.decl.keras is not None]
-        if tensors:
-            out[name] = tensors
+        for tensor in data["attrs"].declared_tensors(inputs):
+            if tensor.decl.keras is not None:
+                child = tensor.decl.keras_place()[0]
+                out.setdefault(f"{name}.{child}" if child else name, []).append((tensor.decl.key(name), tensor))
     return out
 
 
@@ -140,11 +142,11 @@ def read_weights_h5(path: Path, graph: Any) -> dict[str, Any]:
                 raise TrainError(f"--init-from {path}: not a Keras 3 .weights.h5 file (no layers/ group)")
             for group in layers.values():
                 variables = group.get("vars")
-                node = str(variables.attrs.get("name", "")).replace(">", ".") if variables is not None else ""
-                for index, tensor in enumerate(declared.get(node, [])):
+                layer = str(variables.attrs.get("name", "")).replace(">", ".") if variables is not None else ""
+                for index, (key, tensor) in enumerate(declared.get(layer, [])):
                     if str(index) in variables:
                         value = np.asarray(variables[str(index)])
-                        state[tensor.decl.key(node)] = ROLES[tensor.decl.role].keras_to_torch(value)
+                        state[key] = ROLES[tensor.decl.role].keras_to_torch(value)
     except OSError as exc:
         raise TrainError(f"--init-from {path}: cannot read the HDF5 file ({exc})") from None
     return state
@@ -283,13 +285,16 @@ def init_keras(model: Any, graph: Any, path: str, log: Any = None) -> InitReport
 
 def freeze_keras(model: Any, patterns: list[str], log: Any = None) -> list[str]:
     """layer.trainable=False for layers whose tensors all match (Keras then runs their BatchNorm in inference)."""
-    from archc.transfer import _keras_tensors, node_name
+    from archc.transfer import _keras_tensors
 
-    tensors = list(_keras_tensors(model))
+    held = _keras_tensors(model)
+    tensors = list(held)
     frozen = frozen_names(tensors, patterns)
     count = 0
     for layer in model.layers:
-        names = [key for key in tensors if key.rsplit(".", 1)[0] == node_name(layer.name)]
+        # a layer's keys by its variables, not by its name: a bare parameter's key is the layer name itself
+        own = {id(weight) for weight in layer.weights}
+        names = [key for key, (variable, _) in held.items() if id(variable) in own]
         if names and all(name in frozen for name in names):
             layer.trainable = False
             count += 1

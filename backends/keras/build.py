@@ -43,6 +43,17 @@ class KerasBuilder:
         self.used.add(candidate)
         return candidate
 
+    def child_name(self, node: str, child: str) -> str:
+        """The layer holding the tensors of a child module of ``node`` (``<node>.qkv``: ``TensorDecl.keras_place``),
+        named so that its torch keys follow from the layer name; it must not be a node's name."""
+        name = f"{node}.{child}"
+        if name in self.graph.nodes:
+            data = self.graph.nodes[name]
+            raise SpecError(Diagnostic(f"node '{name}' has the name of a part of node '{node}' (its '{child}' tensors)",
+                                       data.get("pos"), data.get("path", ""), "rename one of the two nodes"))
+        self.used.add(self.layer_name(name))
+        return self.layer_name(name)
+
     def seed_for(self, node: str, role: str) -> int | None:
         """A per-tensor seed derived from the model seed and the node name, so weights do not depend on order."""
         if self.seed is None:

@@ -1,7 +1,8 @@
 """torchvision's Swin Transformer from YAML (specs/swin_t.yaml): a square grid of [N, D] tokens, shifted-window
 attention with its relative position bias, patch merging. Counts, strict load and swin_t's outputs at a small and
 (slow) full resolution run in test_references.py; here a small Swin always, at an even and an odd grid (padded
-windows, padded merging), the emitted source, and the located errors."""
+windows, padded merging), the emitted source, and the located errors. The Keras build:
+tests/backends/keras/test_keras_transformers.py."""
 
 from __future__ import annotations
 
@@ -76,14 +77,6 @@ def test_drop_path_drops_whole_samples_of_tokens():
 
 def test_the_emitted_source_computes_the_same():
     check_emitted_source("swin_t", 32, **TINY)
-
-
-def test_keras_refuses_swin_at_its_first_torch_only_op():
-    pytest.importorskip("keras")
-    from archc.backends.keras import build_model as build_keras
-
-    with pytest.raises(SpecError, match="the keras backend has no lowering for op 'window_attention'"):
-        build_keras(archc.build_graph("swin_t", resolution=32, **TINY))
 
 
 @pytest.mark.parametrize(("network", "message"), [

@@ -1,7 +1,7 @@
 """torchvision's VisionTransformer from YAML (specs/vit_b_16.yaml and its variants): token shapes [N, D], class
 token, position embedding, nn.MultiheadAttention's tensors. Counts and strict loads of every variant at 224 run in
 test_references.py; here the outputs of a small ViT always, vit_b_16 itself at a small image size, and the located
-errors of token shapes."""
+errors of token shapes. The Keras build: tests/backends/keras/test_keras_transformers.py."""
 
 from __future__ import annotations
 
@@ -53,14 +53,6 @@ def test_vit_b_16_has_torchvisions_counts():
 
 def test_the_emitted_source_computes_the_same():
     check_emitted_source("vit_b_16", 32, **TINY)
-
-
-def test_keras_refuses_the_vit_at_its_first_weighted_token_op():
-    pytest.importorskip("keras")
-    from archc.backends.keras import build_model as build_keras
-
-    with pytest.raises(SpecError, match="the keras backend has no lowering for op 'class_token'"):
-        build_keras(archc.build_graph("vit_b_16", resolution=32, **TINY))
 
 
 @pytest.mark.parametrize(("network", "message"), [

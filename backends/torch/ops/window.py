@@ -53,7 +53,7 @@ class ShiftedWindowAttention(nn.Module):
         x = as_grid(tokens)
         batch, side, _, dim = x.shape
         w = self.window
-        pad = -(-side // w) * w
+        pad = (side + w - 1) // w * w  # not -(-side // w): traced to ONNX, integer division truncates
         shift = 0 if w >= pad else self.shift  # a window covering the padded grid has nothing to shift
         x = torch.roll(F.pad(x, (0, 0, 0, pad - side, 0, pad - side)), shifts=(-shift, -shift), dims=(1, 2))
         x = self.proj_dropout(self.proj(self.attend(partition(x, w), pad, shift)))

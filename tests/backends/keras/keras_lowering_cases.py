@@ -84,3 +84,10 @@ CASES.update({
 # ECA and CBAM, the templates of specs/attention/blocks.yaml
 CASES["attention_templates"] = {**spec([{"name": "eca", "eca": {}}, {"name": "cbam", "cbam": {}}], [32, 7, 7]),
                                 "extends": "attention/blocks"}
+# every transformer op once (issue 13's gap): a 7x7 grid, windows padded to 8x8 and shifted, an odd patch merging
+CASES["transformer_ops"] = spec([{"name": "patches", **conv(8, kernel=4, stride=4)}, {"to_tokens": {}},
+                                 {"name": "windows", "window_attention": {"heads": 2, "window": 4, "shift": 2}},
+                                 {"name": "merge", "patch_merging": {}}, {"name": "class_token", "class_token": {}},
+                                 {"name": "pos_embedding", "pos_embedding": {"init": {"normal": {"std": 1.0}}}},
+                                 {"name": "attention", "attention": {"heads": 2}}, {"name": "pool", "token_mean": {}},
+                                 {"linear": {"out": 5}}], [1, 28, 28])

@@ -97,3 +97,25 @@ def test_command_line_entry_point(tmp_path, checkpoint):
                              str(pt), "--to", str(tmp_path / "x.weights.h5")], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "does not fit resnet32" in result.stderr
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
+def test_transformer_weights_round_trip_with_the_buffers_keras_computes(tmp_path, suffix):
+    """Every transformer op's tensors go torch -> Keras -> torch unchanged; Swin's relative_position_index, a constant
+    of the Keras graph, is written back as the torch backend computes it, so the file loads strictly."""
+    from pathlib import Path
+
+    spec = str(Path(__file__).parents[2] / "train" / "specs" / "tiny_transformer.yaml")
+    model = archc.load(spec, seed=0)
+    with torch.no_grad():
+        for tensor in model.parameters():
+            tensor.normal_(generator=torch.Generator().manual_seed(tensor.numel()))
+    pt, keras_file, back = tmp_path / "w.pt", tmp_path / f"w{suffix}", tmp_path / "back.pt"
+    torch.save(model.state_dict(), pt)
+    assert main(["weights", "convert", "--spec", spec, "--from", str(pt), "--to", str(keras_file)]) == 0
+    assert main(["weights", "convert", "--spec", spec, "--from", str(keras_file), "--to", str(back)]) == 0
+    restored = torch.load(back, weights_only=True)
+    assert set(restored) == set(model.state_dict())
+    for key, value in model.state_dict().items():
+        assert torch.equal(restored[key], value), key
+    archc.load(spec, seed=1).load_state_dict(restored, strict=True)
