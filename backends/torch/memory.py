@@ -267,15 +267,10 @@ def _statistics_node(graph: fx.Graph, known: dict[tuple[fx.Node, float], fx.Node
     return known[key]
 
 
-def memory_efficient(gm: fx.GraphModule) -> fx.GraphModule:
-    """Rewrite every ``[cat ->] bn -> relu -> conv`` chain of ``gm`` (in place) into one ``bn_relu_conv`` call.
-
-    The BatchNorm's and ReLU's outputs must have no other reader; a concat read only by the BatchNorm is absorbed.
-    Returns ``gm``; its state_dict, module names and outputs are unchanged.
-    """
-    graph = gm.graph
-    shared_statistics: dict[tuple[fx.Node, float], fx.Node] = {}
-    for bn_node in list(graph.nodes):
+def _chains(gm: fx.GraphModule) -> list[tuple[fx.Node, fx.Node, fx.Node, list[fx.Node], bool]]:
+    """Every ``[cat ->] bn -> relu -> conv`` chain: (bn, relu, conv nodes, the tensors read, whether a cat is read)."""
+    chains = []
+    for bn_node in gm.graph.nodes:
         bn = _module(gm, bn_node, nn.BatchNorm2d)
         relu_node = _only_reader(bn_node) if bn is not None else None
         if not _is_relu(gm, relu_node):
@@ -286,17 +281,39 @@ def memory_efficient(gm: fx.GraphModule) -> fx.GraphModule:
             continue
         source = bn_node.args[0]
         absorbed = _cat_inputs(source) if len(source.users) == 1 else None
-        features = absorbed or [source]
+        chains.append((bn_node, relu_node, conv_node, absorbed or [source], absorbed is not None))
+    return chains
+
+
+def memory_efficient(gm: fx.GraphModule) -> fx.GraphModule:
+    """Rewrite every ``[cat ->] bn -> relu -> conv`` chain of ``gm`` (in place) into one ``bn_relu_conv`` call.
+
+    The BatchNorm's and ReLU's outputs must have no other reader; a concat read only by the BatchNorm is absorbed.
+    A tensor that some absorbed concat reads gets one ``feature_statistics`` node, which every chain reading it
+    shares (a dense block's first layer reads its input alone, the later ones in a concat). Returns ``gm``; its
+    state_dict, module names and outputs are unchanged.
+    """
+    graph = gm.graph
+    chains = _chains(gm)
+    concatenated = {feature for *_, features, absorbed in chains if absorbed for feature in features}
+    shared_statistics: dict[tuple[fx.Node, float], fx.Node] = {}
+    fused_of: dict[fx.Node, fx.Node] = {}  # a rewritten chain's conv node -> its bn_relu_conv node
+    for bn_node, relu_node, conv_node, read, absorbed in chains:
+        eps = gm.get_submodule(bn_node.target).eps
+        features = [fused_of.get(feature, feature) for feature in read]
         with graph.inserting_before(conv_node):
             bn_ref = graph.get_attr(bn_node.target)
             conv_ref = graph.get_attr(conv_node.target)
-            shared = tuple(_statistics_node(graph, shared_statistics, feature, bn.eps) for feature in features)
+            shared = None
+            if all(feature in concatenated for feature in read):
+                shared = tuple(_statistics_node(graph, shared_statistics, feature, eps) for feature in features)
             fused = graph.call_function(bn_relu_conv, (bn_ref, conv_ref, *features),
-                                        {"statistics": shared} if absorbed else {})
+                                        {} if shared is None else {"statistics": shared})
+        source = bn_node.args[0]
         conv_node.replace_all_uses_with(fused)
+        fused_of[conv_node] = fused
         for dead in (conv_node, relu_node, bn_node, *([source] if absorbed else [])):
             graph.erase_node(dead)
     graph.lint()
     gm.recompile()
     return gm
-
