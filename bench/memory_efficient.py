@@ -44,11 +44,13 @@ TORCHVISION = {"densenet121": "densenet121", "densenet169": "densenet169"}
 MODELS = "densenet121,densenet169,densenet264,densenet_bc_100_12"
 
 
+def native_resolution(name: str) -> int:
+    return archc.parse(name).to_data()["params"]["resolution"]
+
+
 def spec_at(name: str, size: int) -> archc.Spec:
-    data = archc.parse(name).to_data()
-    if data["input"]["shape"][1] != 32:  # the CIFAR nets keep their 32 x 32 input
-        data["input"]["shape"] = [3, size, size]
-    return archc.parse(data)
+    """The zoo spec at ``size`` x ``size``; the CIFAR nets keep their 32 x 32 input."""
+    return archc.parse(name) if native_resolution(name) == 32 else archc.parse(name, resolution=size)
 
 
 def build(name: str, size: int, device: torch.device) -> dict[str, torch.nn.Module]:
@@ -104,8 +106,7 @@ class Step:
 
 def bench_model(name: str, setup: Setup, repeats: int, budget: float, clock) -> dict:
     models = build(name, setup.image_size, setup.device)
-    size = archc.parse(name).to_data()["input"]["shape"][1]
-    if size == 32:
+    if native_resolution(name) == 32:
         setup = Setup(setup.device, setup.batch_size, 32, setup.iterations, setup.autocast, setup.channels_last)
     classes = models["reference"].state_dict()[next(k for k in models["reference"].state_dict()
                                                     if k.endswith("classifier.bias"))].shape[0]

@@ -410,6 +410,8 @@ class Interpreter:
             return Tensor(x.node, None)
         ns = qualify(scope.ns, name) if name is not None else scope.ns
         inner = Scope(ns, env, f"blocks.{kind}.body", scope.depth + 1, (*scope.templates, kind))
+        if isinstance(block, dict) and block.get("input"):  # `input: x`: the body's items may read `from: x`
+            self.names.publish(qualify(ns, block["input"]), x, position_of(block, "input") or position)
         first = len(self.sink.diagnostics)
         try:
             y = self.expand_body(block["body"], x, inner, position_of(block, "body") or position)

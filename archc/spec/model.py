@@ -42,9 +42,11 @@ class InputSpec(_Strict):
 
 
 class BlockSpec(_Strict):
-    """A parameterised template: ``params`` (use the string ``required`` for no default) and a ``body``."""
+    """A parameterised template: ``params`` (use the string ``required`` for no default) and a ``body``; ``input``
+    names the template's input inside its body, for items that read it again (an Inception module's branches)."""
 
     params: dict[str, Any] = Field(default_factory=dict)
+    input: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
     body: list[Any] = Field(min_length=1)
     description: str = ""
 

@@ -40,6 +40,9 @@ def _imports() -> tuple[Any, Any]:
         # loaded before it, both work. Matters where torch and Keras share a process (tests, weight transfer).
         with contextlib.suppress(ImportError):
             import triton  # noqa: F401
+    from archc.backends.keras.quiet import import_tensorflow
+
+    import_tensorflow()  # without TensorFlow's start-up INFO lines
     import keras
     import tensorflow as tf
 

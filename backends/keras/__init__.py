@@ -12,6 +12,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from archc.backends.keras.quiet import import_tensorflow
 from archc.backends.keras.registry import LOWERINGS, get_lowering, register_lowering
 from archc.ir.graph import Graph
 from archc.ops.registry import OPS
@@ -27,12 +28,14 @@ _LAZY = {"KerasBuilder": "build", "build_model": "build"}
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import_tensorflow()  # every way into keras passes here or below: without TensorFlow's start-up INFO lines
     value = getattr(import_module(f"archc.backends.keras.{_LAZY[name]}"), name)
     globals()[name] = value
     return value
 
 
 def _load_lowerings() -> None:
+    import_tensorflow()
     for module in BUILTIN_LOWERINGS:
         import_module(f"archc.backends.keras.ops.{module}")
     OPS.load()  # plugins register their Keras lowerings as they load
@@ -46,6 +49,7 @@ __all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "KerasBuilder", "apply_passes", "build
 
 def optimize(model: Any) -> Any:
     """An inference copy with BatchNormalization folded: see ``archc.backends.keras.fold.optimize``."""
+    import_tensorflow()
     from archc.backends.keras.fold import optimize as fold
 
     return fold(model)
@@ -54,6 +58,7 @@ def optimize(model: Any) -> Any:
 def apply_passes(model: Any, memory_efficient: bool = False, optimize: bool = False) -> Any:
     """The passes ``archc.load`` applies on request; memory_efficient is torch's only (refused by archc.load)."""
     if optimize:
+        import_tensorflow()
         from archc.backends.keras.fold import optimize as fold
 
         model = fold(model)

@@ -20,6 +20,7 @@ The pass rewrites the GraphModule's graph only: modules, names and the state_dic
 from __future__ import annotations
 
 import math
+import struct
 import threading
 
 import torch
@@ -45,18 +46,37 @@ class _Workspace(threading.local):
 
     def __init__(self) -> None:
         self.buffers: dict[tuple, list[torch.Tensor]] = {}
+        self.views: dict[tuple, torch.Tensor] = {}
 
     def get(self, slot: int, like: torch.Tensor, channels: int) -> torch.Tensor:
-        shape = (like.shape[0], channels, *like.shape[2:])
-        key = (like.device, like.dtype)
-        slots = self.buffers.setdefault(key, [torch.empty(0, device=like.device, dtype=like.dtype)] * 3)
-        count = math.prod(shape)
+        channels_last = not like.is_contiguous() and like.is_contiguous(memory_format=torch.channels_last)
+        key = (slot, like.device, like.dtype, like.shape[0], channels, like.shape[2:], channels_last)
+        view = self.views.get(key)  # a view per shape, made once: chains ask for one several hundred times a step
+        return view if view is not None else self._view(key)
+
+    def _view(self, key: tuple) -> torch.Tensor:
+        slot, device, dtype, batch, channels, spatial, channels_last = key
+        slots = self.buffers.get((device, dtype))
+        if slots is None:
+            slots = self.buffers[device, dtype] = [torch.empty(0, device=device, dtype=dtype)] * 3
+        count = batch * channels * math.prod(spatial)
         if slots[slot].numel() < count:
-            slots[slot] = torch.empty(count, device=like.device, dtype=like.dtype)
-        view = slots[slot][:count].view(shape)
-        if like.is_contiguous(memory_format=torch.channels_last) and not like.is_contiguous():
-            view = slots[slot][:count].view(shape[0], *shape[2:], shape[1]).permute(0, 3, 1, 2)
+            slots[slot] = torch.empty(count, device=device, dtype=dtype)
+            self.views = {old: view for old, view in self.views.items() if old[:3] != key[:3]}  # of the old buffer
+        if channels_last:
+            view = slots[slot][:count].view(batch, *spatial, channels).permute(0, 3, 1, 2)
+        else:
+            view = slots[slot][:count].view(batch, channels, *spatial)
+        self.views[key] = view
         return view
+
+    def constants(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(an empty tensor, ones like ``like``): the eval-mode kernel's unused outputs and unit variance."""
+        key = (like.device, like.dtype, like.shape[0])
+        pair = self.buffers.get(key)
+        if pair is None:
+            pair = self.buffers[key] = [like.new_empty(0), torch.ones_like(like)]
+        return pair[0], pair[1]
 
 
 _WORKSPACE = _Workspace()
@@ -65,6 +85,7 @@ _WORKSPACE = _Workspace()
 def release_workspace() -> None:
     """Free this thread's reusable buffers (they are allocated again, at the size needed, on the next step)."""
     _WORKSPACE.buffers.clear()
+    _WORKSPACE.views.clear()
 
 
 def _concat(features: tuple[torch.Tensor, ...], slot: int) -> torch.Tensor:
@@ -83,13 +104,12 @@ def _normalize(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, mean: t
     bit for bit the forward's (tests/backends/torch/test_torch_passes.py) and the ReLU mask is the same. It is also
     about twice as fast on the CPU as a broadcasting ``addcmul``.
     """
-    alpha = invstd * gamma.to(invstd.dtype)
-    ones = torch.ones_like(invstd)
+    alpha = invstd * (gamma if gamma.dtype == invstd.dtype else gamma.to(invstd.dtype))
+    empty, ones = _WORKSPACE.constants(invstd)
     if out is None:
         out = torch.empty_like(x)
-    empty = invstd.new_empty(0)
-    torch.ops.aten.native_batch_norm.out(x, alpha, beta.to(invstd.dtype), mean, ones, False, 0.0, 0.0, out=out,
-                                         save_mean=empty, save_invstd=empty)
+    torch.ops.aten.native_batch_norm.out(x, alpha, beta if beta.dtype == invstd.dtype else beta.to(invstd.dtype),
+                                         mean, ones, False, 0.0, 0.0, out=out, save_mean=empty, save_invstd=empty)
     return out
 
 
@@ -132,7 +152,7 @@ def _stats_dtype(x: torch.Tensor) -> torch.dtype:
 def _update_running(bn: nn.BatchNorm2d, momentum: float, mean: torch.Tensor, variance: torch.Tensor) -> None:
     """BatchNorm's running averages from the batch statistics with the CPU kernel's arithmetic (float momentum; the
     mean's terms in float, the variance's sum in double), so they come out bit for bit the default model's."""
-    factor = torch.tensor(momentum, dtype=torch.float32).item()
+    factor = struct.unpack("f", struct.pack("f", momentum))[0]  # the kernel's float momentum
     bn.running_mean.mul_(1 - factor).add_(mean * factor)
     bn.running_var.copy_(torch.add((bn.running_var * (1 - factor)).double(), variance.double(), alpha=factor))
 
@@ -173,20 +193,22 @@ class _BnReluConv(torch.autograd.Function):
         eps, stride, padding, dilation, groups, has_bias = ctx.config
         x = _concat(features, 0)
         activated = _normalize(x, gamma, beta, mean, invstd, _WORKSPACE.get(1, x, x.shape[1])).relu_()
-        grad_out = grad_out.to(ctx.conv_dtype)
+        dtype = ctx.conv_dtype
+        cast = (lambda t: t) if dtype == activated.dtype == weight.dtype else (lambda t: t.to(dtype))
         grad_act, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-            grad_out, activated.to(ctx.conv_dtype), weight.to(ctx.conv_dtype), [weight.shape[0]] if has_bias else None,
+            cast(grad_out), cast(activated), cast(weight), [weight.shape[0]] if has_bias else None,
             stride, padding, dilation, False, [0, 0], groups, [True, ctx.needs_input_grad[6], has_bias])
-        grad_act = grad_act.to(activated.dtype)
+        if grad_act.dtype != activated.dtype:
+            grad_act = grad_act.to(activated.dtype)
         grad_normed = torch.ops.aten.threshold_backward.grad_input(grad_act, activated, 0, grad_input=grad_act)
         del activated, grad_act
         grad_x, grad_gamma, grad_beta = torch.ops.aten.native_batch_norm_backward(
             grad_normed, x, gamma, None, None, mean, invstd, True, eps,
             [any(ctx.needs_input_grad[8:]), ctx.needs_input_grad[4], ctx.needs_input_grad[5]])
         grads = (None,) * len(features) if grad_x is None else grad_x.split([f.shape[1] for f in features], 1)
-        if grad_weight is not None:
+        if grad_weight is not None and grad_weight.dtype != weight.dtype:
             grad_weight = grad_weight.to(weight.dtype)
-        if grad_bias is not None:
+        if grad_bias is not None and grad_bias.dtype != weight.dtype:
             grad_bias = grad_bias.to(weight.dtype)
         return None, None, None, None, grad_gamma, grad_beta, grad_weight, grad_bias, *grads
 
@@ -245,15 +267,10 @@ def _statistics_node(graph: fx.Graph, known: dict[tuple[fx.Node, float], fx.Node
     return known[key]
 
 
-def memory_efficient(gm: fx.GraphModule) -> fx.GraphModule:
-    """Rewrite every ``[cat ->] bn -> relu -> conv`` chain of ``gm`` (in place) into one ``bn_relu_conv`` call.
-
-    The BatchNorm's and ReLU's outputs must have no other reader; a concat read only by the BatchNorm is absorbed.
-    Returns ``gm``; its state_dict, module names and outputs are unchanged.
-    """
-    graph = gm.graph
-    shared_statistics: dict[tuple[fx.Node, float], fx.Node] = {}
-    for bn_node in list(graph.nodes):
+def _chains(gm: fx.GraphModule) -> list[tuple[fx.Node, fx.Node, fx.Node, list[fx.Node], bool]]:
+    """Every ``[cat ->] bn -> relu -> conv`` chain: (bn, relu, conv nodes, the tensors read, whether a cat is read)."""
+    chains = []
+    for bn_node in gm.graph.nodes:
         bn = _module(gm, bn_node, nn.BatchNorm2d)
         relu_node = _only_reader(bn_node) if bn is not None else None
         if not _is_relu(gm, relu_node):
@@ -264,17 +281,39 @@ def memory_efficient(gm: fx.GraphModule) -> fx.GraphModule:
             continue
         source = bn_node.args[0]
         absorbed = _cat_inputs(source) if len(source.users) == 1 else None
-        features = absorbed or [source]
+        chains.append((bn_node, relu_node, conv_node, absorbed or [source], absorbed is not None))
+    return chains
+
+
+def memory_efficient(gm: fx.GraphModule) -> fx.GraphModule:
+    """Rewrite every ``[cat ->] bn -> relu -> conv`` chain of ``gm`` (in place) into one ``bn_relu_conv`` call.
+
+    The BatchNorm's and ReLU's outputs must have no other reader; a concat read only by the BatchNorm is absorbed.
+    A tensor that some absorbed concat reads gets one ``feature_statistics`` node, which every chain reading it
+    shares (a dense block's first layer reads its input alone, the later ones in a concat). Returns ``gm``; its
+    state_dict, module names and outputs are unchanged.
+    """
+    graph = gm.graph
+    chains = _chains(gm)
+    concatenated = {feature for *_, features, absorbed in chains if absorbed for feature in features}
+    shared_statistics: dict[tuple[fx.Node, float], fx.Node] = {}
+    fused_of: dict[fx.Node, fx.Node] = {}  # a rewritten chain's conv node -> its bn_relu_conv node
+    for bn_node, relu_node, conv_node, read, absorbed in chains:
+        eps = gm.get_submodule(bn_node.target).eps
+        features = [fused_of.get(feature, feature) for feature in read]
         with graph.inserting_before(conv_node):
             bn_ref = graph.get_attr(bn_node.target)
             conv_ref = graph.get_attr(conv_node.target)
-            shared = tuple(_statistics_node(graph, shared_statistics, feature, bn.eps) for feature in features)
+            shared = None
+            if all(feature in concatenated for feature in read):
+                shared = tuple(_statistics_node(graph, shared_statistics, feature, eps) for feature in features)
             fused = graph.call_function(bn_relu_conv, (bn_ref, conv_ref, *features),
-                                        {"statistics": shared} if absorbed else {})
+                                        {} if shared is None else {"statistics": shared})
+        source = bn_node.args[0]
         conv_node.replace_all_uses_with(fused)
+        fused_of[conv_node] = fused
         for dead in (conv_node, relu_node, bn_node, *([source] if absorbed else [])):
             graph.erase_node(dead)
     graph.lint()
     gm.recompile()
     return gm
-

@@ -451,3 +451,40 @@ def test_in_channels_follow_from():
     graph = build("- {name: a, conv: {out: 6, kernel: 1}}\n- {name: b, conv: {out: 2, kernel: 1}}\n"
                   "- {name: c, conv: {out: '${in_channels * 10}', kernel: 1}, from: a}\n")
     assert graph.nodes["c"]["shape"] == (60, 8, 8)
+
+
+TEMPLATE_INPUT = """\
+archc: 1
+name: branches
+input: {shape: [16, 14, 14]}
+blocks:
+  two_paths:
+    input: x
+    params: {out: required}
+    body:
+      - {name: branch1, conv: {out: $out, kernel: 1}}
+      - {name: branch2, conv: {out: $out, kernel: 3, padding: 1}, from: x}
+      - {name: cat, concat: {}, from: [branch1, branch2]}
+network:
+  - {name: mixed1, two_paths: {out: 8}}
+  - {name: mixed2, two_paths: {out: 12}}
+  - {two_paths: {out: 4}}
+"""
+
+
+def test_template_input_names_each_use_of_its_input():
+    graph = archc.build_graph(archc.parse(TEMPLATE_INPUT))
+    inputs = {name: graph.nodes[name]["inputs"] for name in ("mixed1.branch2", "mixed2.branch2", "branch2")}
+    assert inputs == {"mixed1.branch2": ["input"], "mixed2.branch2": ["mixed1.cat"], "branch2": ["mixed2.cat"]}
+    # x is an alias, not a node: the names are those of the template's items only
+    assert not [name for name in graph.nodes if name.split(".")[-1] == "x"]
+    assert graph.nodes["mixed2.branch2"]["params"] == 16 * 12 * 9 + 12
+
+
+def test_template_input_is_a_checked_name():
+    with pytest.raises(archc.SpecError) as caught:
+        archc.parse(TEMPLATE_INPUT.replace("input: x", "input: 3x"))
+    assert "blocks.two_paths.input: '3x' is not a valid name" in str(caught.value)
+    with pytest.raises(archc.SpecError) as caught:
+        archc.build_graph(archc.parse(TEMPLATE_INPUT.replace("from: x}", "from: y}")))
+    assert "blocks.two_paths.body[1].from: unknown node 'y'" in str(caught.value)

@@ -90,6 +90,11 @@ def test_memory_efficient_rewrites_every_bn_relu_conv_chain_and_absorbs_the_conc
     assert before == 6 and sum(node.target is torch.cat for node in model.graph.nodes) == 1
     assert not any(isinstance(model.get_submodule(node.target), torch.nn.BatchNorm2d)
                    for node in model.graph.nodes if node.op == "call_module" and "norm1" in node.target)
+    # one shared statistics node per concatenated feature (block 1: its input and 3 layers' outputs, all read by the
+    # transition; block 2: its input and the 2 outputs its later layers read), read by every norm1 and the transition
+    statistics = [node for node in model.graph.nodes if node.target is feature_statistics]
+    assert len(statistics) == 4 + 3 and all(node.users for node in statistics)
+    assert sum("statistics" in node.kwargs for node in fused) == 2 * 3 + 1
 
 
 def test_memory_efficient_keeps_less_for_backward():
