@@ -1,8 +1,9 @@
-"""torchvision's Swin Transformer from YAML (specs/swin_t.yaml): a square grid of [N, D] tokens, shifted-window
-attention with its relative position bias, patch merging. Counts, strict load and swin_t's outputs at a small and
-(slow) full resolution run in test_references.py; here a small Swin always, at an even and an odd grid (padded
-windows, padded merging), the emitted source, and the located errors. The Keras build:
-tests/backends/keras/test_keras_transformers.py."""
+"""torchvision's Swin Transformer from YAML (specs/swin_t.yaml, its variants swin_s / swin_b and, with v2: true,
+swin_v2_t / _s / _b): a square grid of [N, D] tokens, shifted-window attention with its relative position bias (V2:
+scaled cosine attention and the continuous position bias MLP), patch merging. Counts, strict loads and every
+variant's outputs at a small and (slow) full resolution run in test_references.py; here torchvision's published
+table, a small Swin and a small Swin V2 always, at an even and an odd grid (padded windows, padded merging), the
+emitted source, and the located errors. The Keras build: tests/backends/keras/test_keras_transformers.py."""
 
 from __future__ import annotations
 
@@ -154,5 +155,10 @@ def test_the_v2_k_bias_is_held_at_zero():
         assert (model(x) - before).abs().max() > 1e-3
 
 
-def test_the_v2_emitted_source_computes_the_same():
-    check_emitted_source("swin_v2_t", 36, **TINY)
+@pytest.mark.parametrize(("name", "params"), [
+    ("swin_v2_t", TINY),
+    # the variants' own widths and heads (128, [4, 8]) in two short stages of 4x4 windows
+    ("swin_b", {"depths": [2, 2], "heads": [4, 8], "window": 4, "num_classes": 10}),
+    ("swin_v2_b", {"depths": [2, 2], "heads": [4, 8], "window": 4, "num_classes": 10})])
+def test_the_variants_emitted_source_computes_the_same(name, params):
+    check_emitted_source(name, 36, **params)
