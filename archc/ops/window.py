@@ -1,6 +1,8 @@
 """Ops of the Swin Transformer (Liu et al. 2021), as torchvision's ``swin_t``: tokens ``[N, D]`` that are a square
 ``sqrt(N) x sqrt(N)`` grid read row by row (``to_tokens`` of an image), shifted-window self-attention over that grid,
-patch merging (2x2 neighbours concatenated, normalised, reduced 4D -> 2D) and the mean over all tokens."""
+patch merging (2x2 neighbours concatenated, normalised, reduced 4D -> 2D) and the mean over all tokens. Swin V2
+(``swin_v2_t``) is options of the same ops: ``window_attention``'s ``cosine`` and ``position_bias: mlp``,
+``patch_merging``'s ``norm: after``."""
 
 from __future__ import annotations
 

@@ -2,7 +2,10 @@
 [B, N, D] viewed as the square [B, H, W, D] grid (channels-last, as torchvision keeps it). window_attention cuts the
 grid into windows kept as an axis of their own ([B, windows, w * w, D]); its layers are ``<node>.qkv``,
 ``<node>.proj`` (Dense) and ``<node>.relative_position_bias_table`` (an Embedding whose table is torch's), as the
-torch keys; the relative position index and the shift mask are constants of the graph."""
+torch keys; the relative position index and the shift mask are constants of the graph. Swin V2's options: the
+position bias MLP is two Dense layers ``<node>.cpb_mlp.0`` / ``.2`` over the relative coordinates (a constant),
+``logit_scale`` the one row of an Embedding ``<node>.logit_scale``, and the zeroed k bias is the qkv layer's own bias
+(the layer applied to zeros) taken away again."""
 
 from __future__ import annotations
 

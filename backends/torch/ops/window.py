@@ -1,5 +1,7 @@
 """Swin ops as torchvision's SwinTransformer computes them, written with torch ops only (the built model does not
-need torchvision): tokens [B, N, D] are viewed as the square [B, H, W, D] grid torchvision keeps throughout."""
+need torchvision): tokens [B, N, D] are viewed as the square [B, H, W, D] grid torchvision keeps throughout. One
+attention module for V1 and V2 (``cosine``, ``position_bias="mlp"``: torchvision's ShiftedWindowAttentionV2), its
+tensors registered in torchvision's state_dict order for either."""
 
 from __future__ import annotations
 
