@@ -49,11 +49,14 @@ def example_spec(op: str, index: int) -> str:
 
 
 def randomise(model: torch.nn.Module, seed: int) -> None:
-    """Every float tensor random, variances positive: a fresh norm in eval mode is nearly the identity."""
+    """Every float tensor random, variances positive: a fresh norm in eval mode is nearly the identity. Buffers that
+    the op computes from its arguments and Keras holds as constants (Swin V2's relative_coords_table) stay as they
+    are: they are part of the architecture, not state."""
     generator = torch.Generator().manual_seed(seed)
+    computed = torch_only_suffixes()
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point():
+            if not tensor.is_floating_point() or name.endswith(computed):
                 continue
             values = torch.rand(tensor.shape, generator=generator) * 1.5 + 0.25 if name.endswith("running_var") \
                 else torch.randn(tensor.shape, generator=generator)

@@ -121,6 +121,10 @@ ROLES: dict[str, Role] = {
                                 "table of an Embedding", drawn=True),
     "position index": Role("an integer buffer computed from the op's arguments (Swin's relative_position_index); torch "
                            "only: the Keras lowering holds it as a constant"),
+    "position coordinates": Role("a float buffer computed from the op's arguments (Swin V2's relative_coords_table); "
+                                 "torch only: the Keras lowering holds it as a constant"),
+    "attention logit scale": Role("Swin V2's learned log scale of cosine attention, [heads, 1, 1] in torch; in Keras "
+                                  "the [1, heads] table of an Embedding", torch_shape=lambda shape: (shape[1], 1, 1)),
     "step counter": Role("an integer count of training steps (torch only)", counted=False),
 }
 

@@ -9,6 +9,7 @@ without their constructor's initialisation (``uninitialised``), so each weight i
 from __future__ import annotations
 
 import functools
+import keyword
 import math
 from typing import Any
 
@@ -152,6 +153,15 @@ def constant(value: Any) -> float:
     return 0.0 if value == "zeros" else float(value)
 
 
+def _child(target: str, path: str) -> str:
+    """``target.qkv.weight``; a part that is no identifier (an ``nn.Sequential`` index: ``cpb_mlp.0.weight``) read
+    with ``getattr``, which finds any child module by its name."""
+    for part in path.split("."):
+        target = f"{target}.{part}" if part.isidentifier() and not keyword.iskeyword(part) else \
+            f"getattr({target}, {part!r})"
+    return target
+
+
 def init_statements(target: str, attrs: Any) -> list[str]:
     """Source lines that give the module ``target`` (e.g. ``self.conv1``) the initialisation of ``attrs``.
 
@@ -163,7 +173,7 @@ def init_statements(target: str, attrs: Any) -> list[str]:
         value = decl.initial(attrs) if decl.exists(attrs) else None
         if value is None or value == "torch_default":
             continue
-        tensor = f"{target}.{decl.name}"
+        tensor = _child(target, decl.name)
         if (ROLES[decl.role].drawn and decl.role != "bias") or drawn(value):
             lines.append(init_source(value).format(tensor))
         elif value == "zeros" and decl.constructor_init != 0.0:

@@ -15,6 +15,7 @@ tests/conftest.py), e.g. ``from zoo.reference import check_outputs``.
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,7 +36,7 @@ SMALL: dict[str, int] = {"inception_v3": 75,
 #: (Inception-v3's auxiliary head needs 299x299: its 5x5 conv reads a 5x5 map of Mixed_6e only from there up)
 SMALL_PARAMS: dict[str, dict[str, Any]] = {"inception_v3": {"aux_logits": False}}
 #: zoo name -> full input side of the reference (slow checks); 224 otherwise
-FULL: dict[str, int] = {"inception_v3": 299}
+FULL: dict[str, int] = {"inception_v3": 299, **{f"swin_v2_{v}": 256 for v in "tsb"}}
 
 
 def small_resolution(name: str) -> int:
@@ -131,8 +132,28 @@ def check_counts_and_names(name: str, build_reference: Callable[..., Any], **par
     count = sum(p.numel() for p in reference.parameters())
     assert sum(p.numel() for p in ours.parameters()) == count
     assert archc.summarize(archc.build_graph(name, **params)).params == count
-    assert list(ours.state_dict()) == list(reference.state_dict())
+    assert list(ours.state_dict()) == reference_key_order(name, list(reference.state_dict()))
     ours.load_state_dict(reference.state_dict(), strict=True)
+
+
+#: Swin V2's blocks (torchvision's SwinTransformerBlockV2) register norm1 / norm2 before attn / mlp, as V1 does, but
+#: apply them after (res-post-norm); archc's modules come in the order they run
+_POST_NORM = re.compile(r"^(features\.\d+\.\d+\.)(norm1|attn|norm2|mlp)\.")
+_RUN_ORDER = {"attn": 0, "norm1": 1, "mlp": 2, "norm2": 3}
+
+
+def reference_key_order(name: str, keys: list[str]) -> list[str]:
+    """The reference's state-dict keys in the order archc's model holds them: the reference's own order, except Swin
+    V2's post-norms, which follow the attention / MLP they normalise (the keys themselves are the same)."""
+    if not name.startswith("swin_v2_"):
+        return keys
+    first: dict[str, int] = {}  # a block (or a key outside the blocks) -> where it starts
+    ranks = []
+    for index, key in enumerate(keys):
+        found = _POST_NORM.match(key)
+        group = found.group(1) if found else key
+        ranks.append((first.setdefault(group, index), _RUN_ORDER[found.group(2)] if found else 0, index))
+    return [keys[rank[2]] for rank in sorted(ranks)]
 
 
 def check_outputs(name: str, build_reference: Callable[..., Any], resolution: int, batch: int = 2,

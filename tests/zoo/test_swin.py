@@ -31,6 +31,18 @@ def tiny_reference():
                            num_classes=10)
 
 
+SWINS = ["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"]
+
+
+@pytest.mark.parametrize("name", SWINS)
+def test_the_published_table(name):
+    """torchvision's weights table (no download): the parameter count and GMACs at the weights' crop size."""
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    summary = archc.summarize(name, resolution=weights.transforms().crop_size[0])
+    assert summary.params == weights.meta["num_params"]
+    assert round(summary.macs / 1e9, 3) == round(weights.meta["_ops"], 3)
+
+
 @pytest.mark.parametrize("resolution", [32, 36])  # grids 8 -> 4 (shift masks), 9 -> 5 (padded windows, merging)
 def test_a_small_swin_computes_torchvisions_outputs(resolution):
     reference = tiny_reference()
@@ -94,3 +106,53 @@ def test_window_shape_errors_are_located(network, message):
     with pytest.raises(SpecError, match=message) as caught:
         archc.build_graph(yaml.safe_dump(spec, sort_keys=False))
     assert caught.value.diagnostics[0].position is not None  # located at the item
+
+
+def tiny_v2_reference():
+    from torchvision.models.swin_transformer import PatchMergingV2, SwinTransformer, SwinTransformerBlockV2
+
+    torch.manual_seed(0)
+    return SwinTransformer(patch_size=[4, 4], embed_dim=24, depths=[2, 2], num_heads=[2, 4], window_size=[4, 4],
+                           num_classes=10, block=SwinTransformerBlockV2, downsample_layer=PatchMergingV2)
+
+
+@pytest.mark.parametrize("resolution", [32, 36])
+def test_a_small_swin_v2_computes_torchvisions_outputs(resolution):
+    """Res-post-norm, scaled cosine attention (logit_scale, the k bias zeroed), the continuous position bias MLP and
+    PatchMergingV2, against torchvision's with every parameter moved off its initial value (a zero k bias or the
+    initial logit scale would hide the zeroing and the clamp; one head's scale beyond log 100 exercises the clamp)."""
+    from .reference import reference_key_order
+
+    reference = tiny_v2_reference()
+    params = sum(p.numel() for p in reference.parameters())
+    assert archc.summarize("swin_v2_t", resolution=resolution, **TINY).params == params
+    model = archc.load("swin_v2_t", resolution=resolution, **TINY).eval()
+    assert list(model.state_dict()) == reference_key_order("swin_v2_t", list(reference.state_dict()))
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, tensor in reference.named_parameters():
+            tensor.add_(torch.randn(tensor.shape, generator=generator) * (1.0 if "logit_scale" in name else 0.2))
+        reference.features[1][1].attn.logit_scale[0] = 6.0
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(3, 3, resolution, resolution, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = reference.eval()(x), model(x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_the_v2_k_bias_is_held_at_zero():
+    """With cosine attention the key third of qkv.bias does not change the outputs (torchvision zeroes it in the
+    forward); the query third does."""
+    model = archc.load("swin_v2_t", resolution=32, seed=0, **TINY).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    bias = model.get_submodule("features.1.0.attn.qkv").bias
+    with torch.no_grad():
+        before = model(x)
+        bias[24:48] += 5.0
+        assert torch.equal(model(x), before)
+        bias[:24] += 5.0
+        assert (model(x) - before).abs().max() > 1e-3
+
+
+def test_the_v2_emitted_source_computes_the_same():
+    check_emitted_source("swin_v2_t", 36, **TINY)

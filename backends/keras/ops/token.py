@@ -62,17 +62,29 @@ def lower_pos_embedding(builder: KerasBuilder, node: OpNode, inputs: list[Any]) 
     return keras.layers.Add(name=builder.aux_name(node.name, "add"))([inputs[0], embedded])
 
 
-def attend(builder: KerasBuilder, name: str, qkv: Any, heads: int, dropout: float, bias: Any = None) -> Any:
+def _length(x: Any) -> Any:
+    """The Euclidean length over the last axis (not keras.ops.norm: its operation is named "norm", as Swin's last
+    layernorm node)."""
+    return keras.ops.sqrt(keras.ops.sum(keras.ops.square(x), axis=-1, keepdims=True))
+
+
+def attend(builder: KerasBuilder, name: str, qkv: Any, heads: int, dropout: float, bias: Any = None,
+           cosine_scale: Any = None) -> Any:
     """Scaled dot-product attention of [..., T, 3D] stacked q, k, v (torch's in_proj / qkv order) -> [..., T, D]:
-    softmax(q k^T / sqrt(D / heads) + bias) v per head, dropout on the weights, as torch computes it."""
+    softmax(q k^T / sqrt(D / heads) + bias) v per head, dropout on the weights, as torch computes it. With
+    ``cosine_scale`` (Swin V2): cosine similarities of q and k (F.normalize's) times that scale instead."""
     *outer, tokens, features = qkv.shape[1:]
     width = features // 3 // heads
     qkv = keras.layers.Reshape((*outer, tokens, 3, heads, width), name=builder.aux_name(name, "heads"))(qkv)
     order = len(outer)  # [..., T, 3, h, w] -> [3, ..., h, T, w]
     qkv = keras.layers.Permute((order + 2, *range(1, order + 1), order + 3, order + 1, order + 4),
                                name=builder.aux_name(name, "split"))(qkv)
-    query, key, value = qkv[:, 0] * width ** -0.5, qkv[:, 1], qkv[:, 2]
-    scores = keras.ops.matmul(query, keras.ops.swapaxes(key, -1, -2))
+    query, key, value = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+    if cosine_scale is None:
+        scores = keras.ops.matmul(query * width ** -0.5, keras.ops.swapaxes(key, -1, -2))
+    else:
+        query, key = (x / keras.ops.maximum(_length(x), 1e-12) for x in (query, key))  # F.normalize's
+        scores = keras.ops.matmul(query, keras.ops.swapaxes(key, -1, -2)) * cosine_scale
     if bias is not None:
         scores = scores + bias
     weights = keras.layers.Softmax(axis=-1, name=builder.aux_name(name, "softmax"))(scores)

@@ -17,7 +17,7 @@ from archc.backends.keras.ops.conv import weight_initializer
 from archc.backends.keras.ops.token import attend, graph_constant
 from archc.backends.keras.registry import register_lowering
 from archc.ir.node import OpNode
-from archc.ops.window import DRAWN
+from archc.ops.window import CPB_HIDDEN, DRAWN, LOGIT_SCALE_INIT, LOGIT_SCALE_MAX
 
 
 def relative_position_index(window: int) -> np.ndarray:
@@ -26,6 +26,14 @@ def relative_position_index(window: int) -> np.ndarray:
     coords = np.stack([rows.ravel(), cols.ravel()])
     offsets = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0) + (window - 1)
     return (offsets[:, :, 0] * (2 * window - 1) + offsets[:, :, 1]).ravel().astype("int32")
+
+
+def relative_coords_table(window: int) -> np.ndarray:
+    """[(2w - 1)^2, 2]: each relative offset, scaled to [-8, 8] and log-spaced (Swin V2, torchvision's), row by row."""
+    offsets = np.arange(-(window - 1), window, dtype="float32") / np.float32(max(window - 1, 1)) * np.float32(8)
+    rows, cols = np.meshgrid(offsets, offsets, indexing="ij")
+    table = np.stack([rows.ravel(), cols.ravel()], axis=-1)
+    return (np.sign(table) * np.log2(np.abs(table) + np.float32(1)) / np.float32(3)).astype("float32")
 
 
 def shift_mask(pad: int, window: int, shift: int) -> np.ndarray:
@@ -41,8 +49,9 @@ def shift_mask(pad: int, window: int, shift: int) -> np.ndarray:
     return np.where(differ != 0, -100.0, 0.0).astype("float32")[:, None]
 
 
-def _dense(builder: KerasBuilder, node: OpNode, child: str, units: int, bias: bool = True) -> Any:
-    return keras.layers.Dense(units, use_bias=bias, name=builder.child_name(node.name, child),
+def _dense(builder: KerasBuilder, node: OpNode, child: str, units: int, bias: bool = True,
+           activation: str | None = None) -> Any:
+    return keras.layers.Dense(units, use_bias=bias, name=builder.child_name(node.name, child), activation=activation,
                               kernel_initializer=weight_initializer(DRAWN, builder.seed_for(node.name, child)))
 
 
@@ -53,14 +62,52 @@ def _grid(builder: KerasBuilder, node: OpNode, x: Any) -> tuple[Any, int, int]:
 
 
 def _position_bias(builder: KerasBuilder, node: OpNode, x: Any) -> Any:
-    """[1, heads, w^2, w^2]: the table's rows at the relative position index, as torch's table[index]."""
+    """[1, heads, w^2, w^2]: the table's rows at the relative position index, as torch's table[index]; Swin V2's
+    table is 16 * sigmoid of the MLP over the relative coordinates (computed from a constant of the graph)."""
     w, heads = node.attrs.window, node.attrs.heads
-    drawn = weight_initializer(DRAWN, builder.seed_for(node.name, "table"))
-    table = keras.layers.Embedding((2 * w - 1) ** 2, heads, embeddings_initializer=drawn,
-                                   name=builder.child_name(node.name, "relative_position_bias_table"))
     index = graph_constant(x, relative_position_index(w), batch=False)
-    bias = keras.layers.Reshape((w * w, w * w, heads), name=builder.aux_name(node.name, "bias"))(table(index))
-    return keras.layers.Permute((3, 1, 2), name=builder.aux_name(node.name, "bias_heads"))(bias)
+    if node.attrs.position_bias == "mlp":
+        coords = _float_constant(x, relative_coords_table(w))
+        hidden = _dense(builder, node, "cpb_mlp.0", CPB_HIDDEN, activation="relu")(coords)
+        table = _dense(builder, node, "cpb_mlp.2", heads, bias=False)(hidden)  # [1, (2w - 1)^2, heads]
+        rows = keras.ops.take(table, index[0], axis=1)
+    else:
+        drawn = weight_initializer(DRAWN, builder.seed_for(node.name, "table"))
+        rows = keras.layers.Embedding((2 * w - 1) ** 2, heads, embeddings_initializer=drawn,
+                                      name=builder.child_name(node.name, "relative_position_bias_table"))(index)
+    bias = keras.layers.Reshape((w * w, w * w, heads), name=builder.aux_name(node.name, "bias"))(rows)
+    bias = keras.layers.Permute((3, 1, 2), name=builder.aux_name(node.name, "bias_heads"))(bias)
+    return 16 * keras.ops.sigmoid(bias) if node.attrs.position_bias == "mlp" else bias
+
+
+def _float_constant(x: Any, values: np.ndarray) -> Any:
+    """The float ``values`` as a [1, ...] tensor of the functional graph (derived from ``x``: a layer can read it)."""
+    first = x[:1, :1]
+    while len(first.shape) > 2:
+        first = first[..., 0]
+    return keras.ops.zeros_like(first[:, :, None], dtype="float32") + values[None]
+
+
+def _logit_scale(builder: KerasBuilder, node: OpNode, x: Any) -> Any:
+    """[1, 1, heads, 1, 1]: exp(min(logit_scale, log 100)), the learned scale of cosine attention (an Embedding's
+    one row, so the variable is a layer's)."""
+    heads = node.attrs.heads
+    scale = keras.layers.Embedding(1, heads, embeddings_initializer=keras.initializers.Constant(LOGIT_SCALE_INIT),
+                                   name=builder.child_name(node.name, "logit_scale"))(
+        graph_constant(x, np.zeros(1), batch=False))
+    scale = keras.layers.Reshape((1, heads, 1, 1), name=builder.aux_name(node.name, "logit_heads"))(scale)
+    return keras.ops.exp(keras.ops.minimum(scale, LOGIT_SCALE_MAX))
+
+
+def _qkv(builder: KerasBuilder, node: OpNode, x: Any, dim: int) -> Any:
+    """The qkv projection; with cosine attention the key third of its bias is held at zero (torchvision's V2): the
+    layer applied to zeros is its bias, whose key third is taken away again."""
+    layer = _dense(builder, node, "qkv", 3 * dim)
+    qkv = layer(x)
+    if not node.attrs.cosine:
+        return qkv
+    key_third = np.repeat(np.array([0, 1, 0], dtype="float32"), dim)
+    return qkv - layer(keras.ops.zeros_like(x[..., :1, :])) * key_third
 
 
 @register_lowering("window_attention")
@@ -80,8 +127,8 @@ def lower_window_attention(builder: KerasBuilder, node: OpNode, inputs: list[Any
     bias = _position_bias(builder, node, inputs[0])
     if shift:
         bias = bias + shift_mask(pad, w, shift)
-    x = attend(builder, node.name, _dense(builder, node, "qkv", 3 * dim)(x), attrs.heads, attrs.attention_dropout,
-               bias)
+    scale = _logit_scale(builder, node, inputs[0]) if attrs.cosine else None
+    x = attend(builder, node.name, _qkv(builder, node, x, dim), attrs.heads, attrs.attention_dropout, bias, scale)
     x = _dense(builder, node, "proj", dim)(x)
     if attrs.dropout:
         x = keras.layers.Dropout(attrs.dropout, name=builder.aux_name(node.name, "dropout"))(x)
@@ -106,8 +153,9 @@ def lower_patch_merging(builder: KerasBuilder, node: OpNode, inputs: list[Any]) 
     x = keras.layers.Reshape((half, 2, half, 2, dim), name=builder.aux_name(node.name, "pairs"))(x)
     x = keras.layers.Permute((1, 3, 4, 2, 5), name=builder.aux_name(node.name, "order"))(x)  # row, col, j, i, D
     x = keras.layers.Reshape((half * half, 4 * dim), name=builder.aux_name(node.name, "concat"))(x)
-    x = keras.layers.LayerNormalization(axis=-1, epsilon=node.attrs.eps, name=builder.child_name(node.name, "norm"))(x)
-    return _dense(builder, node, "reduction", 2 * dim, bias=False)(x)
+    norm = keras.layers.LayerNormalization(axis=-1, epsilon=node.attrs.eps, name=builder.child_name(node.name, "norm"))
+    reduction = _dense(builder, node, "reduction", 2 * dim, bias=False)
+    return norm(reduction(x)) if node.attrs.norm == "after" else reduction(norm(x))  # after: Swin V2's
 
 
 @register_lowering("token_mean")

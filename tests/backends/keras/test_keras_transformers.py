@@ -26,6 +26,11 @@ TINY = {
     "swin": ("swin_t", {"embed_dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4, "num_classes": 10}, 32),
     # a 9x9 grid: padded windows and an odd patch merging; 5x5 after it: 4x4 windows padded to 8x8, shifted
     "swin_odd": ("swin_t", {"embed_dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4, "num_classes": 10}, 36),
+    # Swin V2: post-norms, cosine attention (logit_scale, the k bias zeroed), the position bias MLP, PatchMergingV2
+    "swin_v2": ("swin_v2_t", {"embed_dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4, "num_classes": 10},
+                32),
+    "swin_v2_odd": ("swin_v2_t", {"embed_dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4,
+                                  "num_classes": 10}, 36),
 }
 
 
@@ -76,18 +81,20 @@ def test_a_small_transformer_computes_torchs_outputs_in_keras(case, tmp_path):
     assert all(np.array_equal(state[key], expected[key]) for key in expected)
 
 
-def test_the_swin_keys_that_keras_does_not_hold_are_the_position_indices():
-    name, params, side = TINY["swin"]
+@pytest.mark.parametrize(("case", "computed"), [("swin", {"relative_position_index"}),
+                                              ("swin_v2", {"relative_position_index", "relative_coords_table"})])
+def test_the_swin_keys_that_keras_does_not_hold_are_the_position_indices(case, computed):
+    name, params, side = TINY[case]
     graph = archc.build_graph(name, resolution=side, **params)
     torch_keys = set(backend_module("torch").build_model(graph, seed=0).state_dict())
     keras_keys = set(read_state(backend_module("keras").build_model(graph, seed=0)))
     assert keras_keys <= torch_keys
-    assert {key.rsplit(".", 1)[-1] for key in torch_keys - keras_keys} == {"relative_position_index"}
+    assert {key.rsplit(".", 1)[-1] for key in torch_keys - keras_keys} == computed
     assert all(key.endswith(torch_only_suffixes()) for key in torch_keys - keras_keys)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["vit_b_16", "swin_t"])
+@pytest.mark.parametrize("name", ["vit_b_16", "swin_t", "swin_v2_t"])
 def test_the_full_size_transformer_computes_torchs_outputs_in_keras(name):
     check_same_function(archc.build_graph(name), batch=1)
 
@@ -121,7 +128,7 @@ def test_a_node_named_as_a_part_of_another_is_a_located_error_in_keras():
     assert caught.value.diagnostics[0].position is not None
 
 
-@pytest.mark.parametrize("case", ["vit", "swin"])
+@pytest.mark.parametrize("case", ["vit", "swin", "swin_v2"])
 def test_keras_draws_the_initial_weights_as_torch(case):
     """Before any transfer, each Keras tensor has its torch counterpart's initial distribution: constants equal (class
     token, biases, norms), the same spread where drawn (pos_embedding's normal(0.02), in_proj's xavier, out_proj's
