@@ -3,8 +3,9 @@
 A reference is built locally with random weights (``torchvision.models.get_model(name)``, ``timm.create_model``),
 never downloaded. Before outputs are compared every BatchNorm of the reference gets non-trivial, deterministic
 affine parameters and running statistics (``randomize_batchnorm``): a fresh BatchNorm in eval mode is nearly the
-identity and hides wiring mistakes. The reference's ``state_dict`` then loads into the archc model with
-``strict=True`` and both must compute the same eval outputs (``TOLERANCE``, relative to the output's magnitude).
+identity and hides wiring mistakes; every LayerNorm gets random affine parameters too (``randomize_layernorm``).
+The reference's ``state_dict`` then loads into the archc model with ``strict=True`` and both must compute the same
+eval outputs (``TOLERANCE``, relative to the output's magnitude).
 
 Cheap always, per the cost policy of tests/conftest.py: counts and strict loads (on the meta device, no weights
 allocated) and outputs at a small resolution (``small_resolution``); full resolution (224, 299 for Inception-v3)
@@ -113,6 +114,20 @@ def randomize_batchnorm(model: Any, resolution: int, seed: int = 0, batch: int =
     return model.eval()
 
 
+def randomize_layernorm(model: Any, seed: int = 0) -> Any:
+    """Give every LayerNorm of ``model`` (ConvNeXt's, the transformers') random gamma in [0.5, 1.5] and beta in
+    [-0.3, 0.3]: fresh ones are all alike, so two of them swapped (a block's norm1 and norm2) compute the same."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in (m for m in model.modules() if isinstance(m, torch.nn.LayerNorm) and m.elementwise_affine):
+            layer.weight.copy_(torch.rand(layer.weight.shape, generator=generator) + 0.5)
+            if layer.bias is not None:
+                layer.bias.copy_(torch.rand(layer.bias.shape, generator=generator) * 0.6 - 0.3)
+    return model
+
+
 def archc_torch(name: str, resolution: int | None = None, device: str = "cpu", **params: Any) -> Any:
     """The archc torch model of zoo spec ``name`` with uninitialised weights (built on the meta device, then moved):
     the weights come from the reference, so archc's own initialisation (seconds for VGG) is skipped."""
@@ -164,6 +179,7 @@ def check_outputs(name: str, build_reference: Callable[..., Any], resolution: in
     import torch
 
     reference = randomize_batchnorm(build_reference(**params, **reference_size(name, resolution)), resolution)
+    randomize_layernorm(reference)
     ours = archc_torch(name, resolution, **params)
     ours.load_state_dict(reference.state_dict(), strict=True)
     ours.eval()
