@@ -9,7 +9,9 @@ Passes, each on the GraphModule's FX graph, in order:
    (:class:`FusedConv2d`), so the conv's output is written once instead of three times;
 4. ``prepack`` (CPU float32): each conv keeps its weight reordered once into oneDNN's blocked layout and calls the
    oneDNN convolution with the fused add / ReLU as post-ops (the kernels ``torch.compile``'s CPU backend uses);
-   the default path re-orders the weight on every call, which dominates small late-stage convolutions.
+   the default path re-orders the weight on every call, which dominates small late-stage convolutions;
+5. with ``prepack``, a residual add whose other input is a conv's output read by nothing later is computed into
+   that tensor in place (oneDNN's in-place binary post-op), sparing an output tensor per residual block.
 
 Prepacking is a run-time choice: ``torch.export`` / ONNX of an optimized model (``prepack=False``) see plain
 ``conv2d`` + ``add`` + ``relu`` calls with folded weights. Module names are kept; the folded BatchNorms are gone.
@@ -41,6 +43,8 @@ class FusedConv2d(nn.Conv2d):
     relu: bool = False
     residual: bool = False
     prepack: bool = False
+    #: the residual input is dead after this conv: the prepacked kernel writes its output into it (no new tensor)
+    accumulate: bool = False
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> FusedConv2d:
@@ -77,6 +81,9 @@ class FusedConv2d(nn.Conv2d):
             args = (self._packed, self.bias, list(self.padding), list(self.stride), list(self.dilation), self.groups)
             if other is None:
                 return torch.ops.mkldnn._convolution_pointwise(x, *args, "relu" if self.relu else "none", [], "")
+            if self.accumulate and other.dtype == x.dtype and other.is_contiguous(memory_format=_format_of(x)):
+                return torch.ops.mkldnn._convolution_pointwise_.binary(other, x, *args, "add", None,
+                                                                       "relu" if self.relu else None, [], "")
             return torch.ops.mkldnn._convolution_pointwise.binary(x, other, *args, "add", None,
                                                                   "relu" if self.relu else None, [], "")
         y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -161,6 +168,27 @@ def _fuse_convolutions(gm: fx.GraphModule, prepack: bool) -> None:
             graph.erase_node(reader)
 
 
+def _format_of(x: torch.Tensor) -> torch.memory_format:
+    is_nhwc = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if is_nhwc else torch.contiguous_format
+
+
+def _accumulate_into_dead_residuals(gm: fx.GraphModule) -> None:
+    """A prepacked conv + residual add writes into the residual tensor when nothing reads it afterwards and a conv
+    made it (a fresh tensor: no view of another, no input or output of the model), as ResNet's shortcuts are: one
+    output allocation and one pass over memory less per block."""
+    order = {node: index for index, node in enumerate(gm.graph.nodes)}
+    for node in gm.graph.nodes:
+        fused = _module(gm, node, (FusedConv2d,))
+        if fused is None or not (fused.residual and fused.prepack):
+            continue
+        source, other = node.args
+        made_by_conv = _module(gm, other, (nn.Conv2d,)) is not None
+        # conv(x) + x: x is this conv's input too, so it cannot take the output
+        fused.accumulate = made_by_conv and other is not source and all(
+            order[user] < order[node] for user in other.users if user is not node)
+
+
 def _move_after(node: fx.Node, other: fx.Node) -> None:
     """Keep the graph topologically ordered once ``node`` reads ``other`` (defined later than the conv, maybe)."""
     position = node
@@ -184,6 +212,7 @@ def optimize(model: nn.Module, prepack: bool | None = None) -> fx.GraphModule:
     _drop_pass_through(gm)
     _fold_batch_norms(gm)
     _fuse_convolutions(gm, prepack)
+    _accumulate_into_dead_residuals(gm)
     gm.graph.eliminate_dead_code()
     gm.delete_all_unused_submodules()
     gm.graph.lint()

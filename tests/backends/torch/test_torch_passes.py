@@ -227,6 +227,48 @@ def test_optimize_folds_bn_and_fuses_residual_adds_and_relus():
     assert modules <= {key.rsplit(".", 1)[0] for key in archc.load(small("resnet18")).state_dict()}
 
 
+ACCUMULATE = """\
+archc: 1
+name: accumulate
+input: {shape: [4, 8, 8]}
+params: {later: false}
+network:
+  - {name: stem, conv: {out: 8, kernel: 3, padding: 1}}
+  - {name: same, residual: {body: [{name: conv, conv: {out: 8, kernel: 3, padding: 1}}]}}   # conv(x) + x
+  - {name: down, conv: {out: 8, kernel: 1}}
+  - {name: block, residual: {body: [{name: a, conv: {out: 8, kernel: 3, padding: 1}}, relu,
+                                    {name: b, conv: {out: 8, kernel: 3, padding: 1}}]}}
+  - {name: cat, concat: {}, from: [block, down], when: $later}                              # reads down again
+"""
+
+
+@pytest.mark.parametrize(("later", "outputs"), [(False, None), (True, None), (False, ["down", "block"])])
+def test_prepacked_residual_adds_write_only_into_dead_tensors(later: bool, outputs: list[str] | None):
+    model = archc.load(archc.parse(ACCUMULATE), later=later, outputs=outputs, seed=0).eval()
+    optimized = archc.optimize(model, prepack=True)
+    accumulating = {name for name, module in optimized.named_modules() if getattr(module, "accumulate", False)}
+    # same.conv's residual is its own input; down is read again by cat when `later`, or returned
+    assert accumulating == (set() if later or outputs else {"block.b"})
+    x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected, actual = model(x), optimized(x)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_prepacked_resnet_accumulates_and_keeps_its_feature_maps():
+    spec = small("resnet50", layers=[2, 1, 1, 1])
+    model = archc.load(spec, seed=0, features=True)
+    nontrivial_batch_norms(model)
+    model.eval()
+    optimized = archc.optimize(model, prepack=True)
+    accumulating = [name for name, module in optimized.named_modules() if getattr(module, "accumulate", False)]
+    assert accumulating == ["layer1.0.conv3", "layer1.1.conv3", "layer2.0.conv3", "layer3.0.conv3"]
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for actual, expected in zip(optimized(x), model(x), strict=True):
+            torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
 def test_optimized_model_exports_and_reloads(tmp_path):
     from archc.backends.torch import save
 
