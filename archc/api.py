@@ -125,10 +125,21 @@ def load(spec: Any, backend: str = "torch", seed: int | None = None,
     if memory_efficient and backend != "torch":  # before building: refused at once
         raise SpecError(f"memory_efficient=True is not available for the {backend} backend")
     graph = build_graph(spec, overrides=overrides, allow_paths=allow_paths, **params)
-    if outputs is not None or features:
-        select_outputs(graph, graph.stage_ends() if features else outputs)
+    if features:
+        select_features(graph)
+    elif outputs is not None:
+        select_outputs(graph, outputs)
     return _apply_passes(lower(graph, backend, seed, Limits.of(max_params, max_activation_bytes)), backend,
                          memory_efficient, optimize)
+
+
+def select_features(graph: Graph) -> None:
+    """``features=True``: make ``graph`` return its stage ends; a net without [C, H, W] maps (an MLP) has none."""
+    ends = graph.stage_ends()
+    if not ends:
+        raise SpecError(f"features=True: '{graph.name_}' has no feature maps (no [C, H, W] node before pooling to "
+                        "1 x 1 or flattening); name the nodes to return with outputs=[...]")
+    select_outputs(graph, ends)
 
 
 def select_outputs(graph: Graph, names: list[str] | None) -> None:

@@ -93,6 +93,12 @@ def test_load_outputs_and_features():
         archc.load("resnet18", outputs=["layer9"])
 
 
+def test_features_of_a_net_without_feature_maps_says_so():
+    # an MLP has no [C, H, W] node: the message is about features=True, not the empty outputs list it expands to
+    with pytest.raises(SpecError, match="features=True: 'highway_fc' has no feature maps"):
+        archc.load("highway_fc", features=True)
+
+
 def test_unknown_spec_output_is_located_and_summary_lists_each_output(capsys):
     from archc.cli import main
 
