@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from rich.console import Console
@@ -21,13 +22,22 @@ def mib(nbytes: int) -> str:
     return f"{nbytes / 2**20:,.1f} MiB"
 
 
+def _output_console() -> Console:
+    """The CLI's console. Written to a file or a pipe, rich would fit tables into 80 columns; a table there is as wide
+    as its rows need (``COLUMNS`` still sets a width)."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=1000)
+    return console
+
+
 def print_summary(summary: Summary, rows: bool = True, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    console = console or _output_console()
     if rows:
         table = Table(title=f"{summary.name}: input {list(summary.input_shape or [])}", title_justify="left")
-        table.add_column("node")
-        table.add_column("op")
-        table.add_column("output shape")
+        table.add_column("node", overflow="fold")  # a node name is a checkpoint key: wrapped, never cut short
+        table.add_column("op", no_wrap=True)
+        table.add_column("output shape", no_wrap=True)
         table.add_column("params", justify="right")
         table.add_column("MACs", justify="right")
         for row in summary.rows:

@@ -158,6 +158,9 @@ def _read_keras(graph: Any, path: Path) -> dict[str, Any]:
     from archc.transfer import read_state
 
     if path.name.endswith(".keras"):
+        from archc.backends.keras.quiet import import_tensorflow
+
+        import_tensorflow()  # without TensorFlow's start-up INFO lines
         import keras
 
         try:

@@ -20,7 +20,6 @@ class Gate(Connection):
     input: str | None = None
 
     def expand(self, ctx: Context, x: Tensor) -> Tensor:
-        if self.input is not None:
-            ctx.publish_as(self.input, x)
-        gate = ctx.expand(ctx.args["body"], x)
+        with ctx.input_named(self.input, x):
+            gate = ctx.expand(ctx.args["body"], x)
         return ctx.add("mul", {}, [x, gate])

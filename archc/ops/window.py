@@ -93,7 +93,8 @@ class WindowAttention(OpSpec):
     before the index), ``cpb_mlp`` a ``Linear(2, 512)``, ReLU, ``Linear(512, heads, bias=False)`` (last in the state
     dict; Keras Dense ``<node>.cpb_mlp.0`` / ``.2``) instead of the learned table."""
 
-    summary = "shifted-window self-attention over a square grid of [N, D] tokens (torchvision's Swin)"
+    summary = ("shifted-window self-attention over a square grid of [N, D] tokens (torchvision's Swin; cosine: true, "
+               "position_bias: mlp is Swin V2's)")
     examples = (Example((16, 4), {"heads": 2, "window": 2, "shift": 1}),
                 Example((9, 4), {"heads": 2, "window": 2, "shift": 1}),  # padded to 4 x 4: padding, mask and crop
                 Example((9, 4), {"heads": 2, "window": 2, "shift": 1, "cosine": True, "position_bias": "mlp"}),
@@ -122,8 +123,11 @@ class WindowAttention(OpSpec):
     shift: NonNegativeCount = 0
     attention_dropout: Number = Field(0.0, ge=0, lt=1)
     dropout: Number = Field(0.0, ge=0, lt=1)
-    cosine: bool = False  # Swin V2's scaled cosine attention (learned logit_scale, the k bias held at zero)
-    position_bias: Literal["table", "mlp"] = "table"  # mlp: Swin V2's continuous position bias
+    cosine: bool = Field(False, description="Swin V2's scaled cosine attention: cos(q, k) times a learned, "
+                         "clamped logit_scale per head; the key third of qkv.bias held at zero")
+    position_bias: Literal["table", "mlp"] = Field(
+        "table", description="table: a learned relative position bias table (Swin); mlp: Swin V2's continuous bias, "
+        "16 * sigmoid(cpb_mlp(log-spaced relative coordinates))")
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         grid_side(inputs[0], "window_attention")
@@ -155,7 +159,8 @@ class PatchMerging(OpSpec):
     2D]``, as torchvision's ``PatchMerging``. Tensors, in its state_dict order: ``reduction.weight`` ``[2D, 4D]``,
     ``norm.weight``, ``norm.bias`` (Keras layers ``<node>.reduction``, ``<node>.norm``)."""
 
-    summary = "Swin patch merging: 2x2 tokens concatenated, layernorm, linear 4D -> 2D: [N, D] -> [N / 4, 2D]"
+    summary = ("Swin patch merging: 2x2 tokens concatenated, layernorm, linear 4D -> 2D: [N, D] -> [N / 4, 2D] "
+               "(norm: after, Swin V2's: linear, then layernorm)")
     examples = (Example((16, 4)), Example((9, 4)),  # an odd side: padded
                 Example((9, 4), {"norm": "after"}))
     traits = {"weighted", "fresh output"}
@@ -166,7 +171,9 @@ class PatchMerging(OpSpec):
                TensorDecl("norm.bias", "per-channel vector", lambda a, x: (_norm_width(a, x),),
                           keras="LayerNormalization.beta"))
     eps: Number = Field(1e-5, gt=0)
-    norm: Literal["before", "after"] = "before"  # after: Swin V2's PatchMergingV2, the norm over the reduced 2D
+    norm: Literal["before", "after"] = Field(
+        "before", description="before: layernorm over the 4D concatenation, then the reduction (Swin); after: the "
+        "reduction, then layernorm over the 2D (Swin V2's PatchMergingV2)")
 
     def infer_shape(self, inputs: list[Shape]) -> Shape:
         half = -(-grid_side(inputs[0], "patch_merging") // 2)

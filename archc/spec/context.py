@@ -19,6 +19,8 @@ is imported; the registry's loader imports that package by name on the first loo
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -174,6 +176,22 @@ class Context:
         from archc.spec.names import qualify
 
         self._interpreter.names.publish(qualify(self.namespace, name), x, self.position)
+
+    @contextmanager
+    def input_named(self, name: str | None, x: Tensor) -> Iterator[None]:
+        """Inside the ``with`` block, ``from: name`` reads ``x`` (a connection's ``input: x``); outside it the name
+        means nothing. A node of that name here is a located error. ``name`` None: nothing to bind."""
+        if name is None:
+            yield
+            return
+        names = self._interpreter.names
+        line = f" at line {self.position.line}" if self.position is not None else ""
+        shadowed = names.bind_input(self.namespace, name, x, f"the {self.kind}{line}", self.where("input"),
+                                    self._path("input"))
+        try:
+            yield
+        finally:
+            names.unbind_input(self.namespace, name, shadowed)
 
     def error(self, message: str, hint: str | None = None, at: str | None = None) -> ItemError:
         """A located error to ``raise``: it abandons this connection and is reported at ``at`` (or the

@@ -410,12 +410,18 @@ class Interpreter:
             return Tensor(x.node, None)
         ns = qualify(scope.ns, name) if name is not None else scope.ns
         inner = Scope(ns, env, f"blocks.{kind}.body", scope.depth + 1, (*scope.templates, kind))
-        if isinstance(block, dict) and block.get("input"):  # `input: x`: the body's items may read `from: x`
-            self.names.publish(qualify(ns, block["input"]), x, position_of(block, "input") or position)
+        input_name = block.get("input") if isinstance(block, dict) else None  # `input: x`: the body reads from: x
+        shadowed = None
+        if input_name:
+            line = getattr(position_of(block, "input"), "line", None)
+            owner = f"block '{kind}'" + (f" (input: at line {line})" if line else "")
+            shadowed = self.names.bind_input(ns, input_name, x, owner, position, join_path(path, kind))
         first = len(self.sink.diagnostics)
         try:
             y = self.expand_body(block["body"], x, inner, position_of(block, "body") or position)
         finally:
+            if input_name:
+                self.names.unbind_input(ns, input_name, shadowed)
             # errors inside the template point at its body; a note says which use of the template it was
             where = f" ({ns})" if ns else ""
             note = Diagnostic(f"in block '{kind}'{where}, used here", position, severity="note")

@@ -46,7 +46,8 @@ class BlockSpec(_Strict):
     names the template's input inside its body, for items that read it again (an Inception module's branches)."""
 
     params: dict[str, Any] = Field(default_factory=dict)
-    input: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+    input: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$",
+                              description="a name for the template's input: from: reads it inside the body only")
     body: list[Any] = Field(min_length=1)
     description: str = ""
 

@@ -69,6 +69,8 @@ class Names:
         self._connections: set[str] = set()
         self._indices: dict[str, int] = {}  # namespace -> its largest numeric child name so far (for name: "#")
         self._unresolved: list[tuple[Diagnostic, str, str]] = []  # (diagnostic, reference, namespace)
+        self._inputs: dict[str, str] = {}  # input names bound now (`input: x`): full name -> what names it
+        self._input_names: dict[str, str] = {}  # every input name bound so far: short name -> what named it
 
     # ---- naming ----------------------------------------------------------------------------------------------
     def unique(self, ns: str, base: str) -> str:
@@ -115,6 +117,9 @@ class Names:
             raise ItemError(f"the name '{full}' is taken by an earlier unnamed {other['op']}{where}; "
                             "archc names unnamed nodes after their op", position, path,
                             "give the earlier node a name, or choose another name here")
+        if full in self._inputs:
+            raise ItemError(f"'{name}' is the input name of {self._inputs[full]}, so no node inside may be named so",
+                            position, path, "rename the node, or choose another input name")
         if full in self.graph or full in self.outputs:
             other = self.graph.nodes[full].get("pos") if full in self.graph else None
             where = f" (first used at {other})" if other else ""
@@ -139,6 +144,31 @@ class Names:
         """``full`` (a node or a namespace) names ``tensor`` for later ``from:`` references."""
         self.outputs[full] = tensor
         self.defined_at.setdefault(full, position)
+
+    def bind_input(self, ns: str, name: str, tensor: Tensor, owner: str, position: Position | None,
+                   path: str) -> tuple[Tensor, str] | None:
+        """``input: x`` of a template or connection (``owner`` names it): ``from: x`` reads ``tensor`` inside its body,
+        until :meth:`unbind_input`. A node or namespace of that name is an error (the input would silently stand for
+        it); an enclosing body's input name is shadowed, and returned to be restored."""
+        full = qualify(ns, name)
+        previous = (self.outputs[full], self._inputs[full]) if full in self._inputs else None
+        if previous is None and (full in self.graph or full in self.outputs):
+            other = self.defined_at.get(full) or (self.graph.nodes[full].get("pos") if full in self.graph else None)
+            where = f" (at {other})" if other else ""
+            raise ItemError(f"the input name of {owner} is '{full}', which names a node already{where}", position,
+                            path, "choose another input name, or put the use in a namespace of its own with name:")
+        self.outputs[full] = tensor
+        self._inputs[full] = owner
+        self._input_names[name] = owner
+        return previous
+
+    def unbind_input(self, ns: str, name: str, previous: tuple[Tensor, str] | None) -> None:
+        """The body is done: its input name means nothing outside it (or the enclosing body's input again)."""
+        full = qualify(ns, name)
+        if previous is not None:
+            self.outputs[full], self._inputs[full] = previous
+        elif self._inputs.pop(full, None) is not None:
+            self.outputs.pop(full, None)
 
     def declare_failed(self, full: str, tensor: Tensor, position: Position | None) -> None:
         """A name whose definition failed: later references read an unknown shape, silently (the root cause is
@@ -192,12 +222,15 @@ class Names:
                 diagnostic = Diagnostic(f"no node is named '{ref}'", position, path,
                                         "from: takes a node name or a list of node names, named earlier")
             else:
-                diagnostic = Diagnostic(f"unknown node '{ref}'", position, path,
-                                        did_you_mean(ref, self.visible(ns)) or
-                                        "from: names a node or block named earlier")
+                diagnostic = Diagnostic(f"unknown node '{ref}'", position, path, self._unknown_hint(str(ref), ns))
             unknown.append(diagnostic)
             self._unresolved.append((diagnostic, str(ref), ns))
         return tensor
+
+    def _unknown_hint(self, ref: str, ns: str) -> str:
+        if ref in self._input_names:
+            return f"'{ref}' is the input name of {self._input_names[ref]}, which from: sees only inside its body"
+        return did_you_mean(ref, self.visible(ns)) or "from: names a node or block named earlier"
 
     def explain_later_definitions(self) -> None:
         """Once the whole network is expanded: an unknown ``from:`` name that is defined after all is named so."""

@@ -83,7 +83,9 @@ def make_dataset(prepared: Any, train: bool, first_epoch: int = 0) -> Any:
             epoch, step = (int(v) for v in where[int(number)])
             top, left, flips = augmentation_params(cfg.seed, epoch, step, len(y), cfg.random_crop, cfg.hflip)
             x = augment_numpy(x, top, left, flips, cfg.random_crop)
-        return np.ascontiguousarray(x), y.astype(np.int64)
+        # float here, not in the graph: oneDNN transposes uint8 only with AVX-512 and logs an error line otherwise
+        # (TensorFlow's optimizer moves a graph cast after the transpose again)
+        return x.astype(np.float32), y.astype(np.int64)
 
     channels = dataset.shape[0]
     mean = tf.constant(np.asarray(prepared.mean, np.float32) * 255.0)
@@ -91,9 +93,9 @@ def make_dataset(prepared: Any, train: bool, first_epoch: int = 0) -> Any:
     num_classes = prepared.info.num_outputs
 
     def transform(number: Any) -> tuple[Any, Any]:
-        x, y = tf.numpy_function(fetch, [number], [tf.uint8, tf.int64])
+        x, y = tf.numpy_function(fetch, [number], [tf.float32, tf.int64])
         x = tf.reshape(x, [-1, *dataset.shape])
-        x = (tf.cast(tf.transpose(x, [0, 2, 3, 1]), tf.float32) - mean) * scale  # NCHW -> NHWC
+        x = (tf.transpose(x, [0, 2, 3, 1]) - mean) * scale  # NCHW -> NHWC
         if adaptation.resize is not None:
             antialias = adaptation.resize[0] < dataset.shape[1] or adaptation.resize[1] < dataset.shape[2]
             x = tf.image.resize(x, adaptation.resize, method="bilinear", antialias=antialias)

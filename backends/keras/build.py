@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import zlib
 from collections.abc import Iterator
@@ -89,6 +90,7 @@ def build_model(graph: Graph, seed: int | None = None) -> keras.Model:
     """
     _check(graph)
     builder = KerasBuilder(graph, seed)
+    _reserve_auto_names(builder.used)
     input_data = graph.nodes[graph.input_node]
     inputs = keras.Input(shape=keras_shape(tuple(input_data["shape"])), name=builder.layer_name(graph.input_node))
     tensors: dict[str, Any] = {graph.input_node: inputs}
@@ -103,6 +105,23 @@ def build_model(graph: Graph, seed: int | None = None) -> keras.Model:
     with _recursion_limit(8 * len(builder.used) + 1000):
         outputs = [tensors[output] for output in graph.outputs]  # several: a multi-output model, in order
         return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=graph.graph.get("name") or None)
+
+
+_NUMBERED = re.compile(r"^(.*?)(?:_(\d+))?$")
+
+
+def _reserve_auto_names(names: set[str]) -> None:
+    """Keras names what it names itself (``keras.ops`` inside a lowering, an unnamed helper layer) from a global
+    counter per prefix: ``add``, ``add_1``, ... A node named ``add_1`` (archc's name for a second unnamed add) would
+    then be a second operation of that name, which ``keras.Model`` refuses. Move each counter past the nodes' numbers
+    (``keras.backend.get_uid`` counts the table Keras' own names use)."""
+    for name in names:
+        match = _NUMBERED.match(name)
+        base, number = (match.group(1), int(match.group(2))) if match and match.group(2) else (name, 0)
+        while keras.backend.get_uid(base) <= number:
+            pass
+        if base != name:
+            keras.backend.get_uid(name)
 
 
 @contextmanager

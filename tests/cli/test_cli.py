@@ -110,6 +110,15 @@ def test_summary(capsys):
     assert status == 0 and "layer4.1.conv2" not in out and "layer4" in out
 
 
+def test_summary_written_to_a_pipe_keeps_whole_node_names(capsys, monkeypatch):
+    # rich fits a table into 80 columns off a terminal: long names were cut to "features.1.0.st…"
+    monkeypatch.delenv("COLUMNS", raising=False)
+    status, out, _ = run(capsys, "summary", "swin_t", "--set", "depths=[2]", "--set", "heads=[3]")
+    assert status == 0
+    row = next(line for line in out.splitlines() if "features.1.0.stochastic_depth " in line)
+    assert "drop_path" in row and "[3136, 96]" in row and "…" not in out
+
+
 def test_summary_json_and_set(capsys):
     status, out, _ = run(capsys, "summary", "resnet18", "--json", "--set", "num_classes=10",
                          "--set", "layers=[1, 1, 1, 1]")

@@ -488,3 +488,57 @@ def test_template_input_is_a_checked_name():
     with pytest.raises(archc.SpecError) as caught:
         archc.build_graph(archc.parse(TEMPLATE_INPUT.replace("from: x}", "from: y}")))
     assert "blocks.two_paths.body[1].from: unknown node 'y'" in str(caught.value)
+
+
+def test_template_input_name_is_seen_only_inside_its_body():
+    # unnamed uses put their nodes in the enclosing namespace, but not their input name: after the use, from: x is
+    # unknown (it used to read the last use's input), and an inner template's x shadows the outer one only inside
+    spec = """\
+archc: 1
+name: nested_inputs
+input: {shape: [4, 8, 8]}
+blocks:
+  inner:
+    input: x
+    body:
+      - {name: a, conv: {out: 4, kernel: 1}}
+      - {name: inner_sum, add: {}, from: [a, x]}
+  outer:
+    input: x
+    body:
+      - {name: pre, conv: {out: 4, kernel: 1}}
+      - {inner: {}}
+      - {name: outer_sum, add: {}, from: [inner_sum, x]}
+network:
+  - {name: stem, conv: {out: 4, kernel: 1}}
+  - {name: blk, outer: {}}
+"""
+    graph = archc.build_graph(archc.parse(spec))
+    assert graph.nodes["blk.inner_sum"]["inputs"] == ["blk.a", "blk.pre"]
+    assert graph.nodes["blk.outer_sum"]["inputs"] == ["blk.inner_sum", "stem"]
+    with pytest.raises(archc.SpecError) as caught:
+        archc.build_graph(archc.parse(spec + "  - {name: head, conv: {out: 4, kernel: 1}, from: blk.x}\n"))
+    assert "network[2].from: unknown node 'blk.x'" in str(caught.value)
+
+
+def test_gate_input_name_is_seen_only_inside_its_body():
+    spec = """\
+archc: 1
+name: gate_input
+input: {shape: [4, 8, 8]}
+network:
+  - {name: stem, conv: {out: 4, kernel: 1}}
+  - gate:
+      input: x
+      body:
+        - {name: mean, channel_mean: {}, from: x}
+        - {name: sigmoid, sigmoid: {}}
+  - {name: head, conv: {out: 4, kernel: 1}, from: x}
+"""
+    with pytest.raises(archc.SpecError) as caught:
+        archc.build_graph(archc.parse(spec))
+    assert str(caught.value).count("error:") == 1
+    assert ("11:51: error: network[2].from: unknown node 'x' (hint: 'x' is the input name of the gate at line 6, "
+            "which from: sees only inside its body)") in str(caught.value)
+    graph = archc.build_graph(archc.parse(spec.replace("from: x}\n", "from: stem}\n")))
+    assert graph.nodes["mean"]["inputs"] == ["stem"]

@@ -95,3 +95,39 @@ def test_other_mistakes_are_flagged():
 def test_a_spec_that_extends_another_needs_only_its_changes():
     assert problems(load_text("archc: 1\nextends: resnet50\nname: se_resnet50\nparams: {attention: se}\n")) == []
     assert problems(load_text("archc: 1\nname: incomplete\n"))  # no extends: input and network are required
+
+
+SWIN_V2 = load_text("""\
+archc: 1
+name: tiny_swin_v2
+input: {shape: [3, 16, 16]}
+blocks:
+  paths:
+    input: x
+    body: [{name: a, linear: {out: 8}}, {name: b, add: {}, from: [a, x]}]
+network:
+  - {name: patch, conv: {out: 8, kernel: 4, stride: 4}}
+  - to_tokens
+  - {name: attn, window_attention: {heads: 2, window: 2, cosine: true, position_bias: mlp}}
+  - {name: block, paths: {}}
+  - {name: merge, patch_merging: {norm: after}}
+""")
+
+
+def test_the_swin_v2_options_and_the_template_input_are_described_and_checked():
+    assert problems(SWIN_V2) == []
+    defs = SCHEMA["$defs"]
+    for model, field in [("WindowAttention", "cosine"), ("WindowAttention", "position_bias"), ("PatchMerging", "norm"),
+                         ("BlockSpec", "input")]:
+        assert defs[model]["properties"][field]["description"], (model, field)
+    mistakes = {"position_bias": "mpl", "cosine": "yes", "cosin": True}
+    for key, value in mistakes.items():
+        data = copy.deepcopy(dict(SWIN_V2))
+        data["network"][2]["window_attention"][key] = value
+        assert problems(data), key
+    data = copy.deepcopy(dict(SWIN_V2))
+    data["network"][4]["patch_merging"]["norm"] = "afterwards"
+    assert problems(data)
+    data["network"][4]["patch_merging"] = {"norm": "after"}
+    data["blocks"]["paths"]["inputs"] = "x"
+    assert problems(data) and any("inputs" in text for text in problems(data))

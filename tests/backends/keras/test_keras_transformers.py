@@ -144,3 +144,27 @@ def test_keras_draws_the_initial_weights_as_torch(case):
         elif expected.size >= 1000:  # enough values for the spread to be measured within 15%
             assert abs(value.std() / expected.std() - 1) < 0.15, key
             assert abs(value.mean() - expected.mean()) < 0.1 * expected.std(), key
+
+
+UNNAMED_RESIDUALS = """\
+archc: 1
+name: unnamed_residuals
+input: {shape: [3, 8, 8]}
+network:
+  - {name: patch, conv: {out: 8, kernel: 2, stride: 2}}
+  - to_tokens
+  - {residual: {body: [{name: attn, window_attention: {heads: 2, window: 2, shift: 1}}]}}
+  - residual:
+      body: [{name: attn2, window_attention: {heads: 2, window: 2, cosine: true, position_bias: mlp}}, layernorm]
+  - {residual: {body: [{name: fc, linear: {out: 8}}]}}
+  - {name: merge, patch_merging: {norm: after}}
+  - token_mean
+"""
+
+
+def test_nodes_named_as_keras_names_its_own_operations():
+    # archc names unnamed adds add, add_1, add_2; the window attention's keras.ops are named by Keras' counter
+    # (add, add_1, ...): keras.Model refused the model with 'The name "add_1" is used 2 times in the model'
+    graph = archc.build_graph(archc.parse(UNNAMED_RESIDUALS))
+    assert {"add", "add_1", "add_2"} <= set(graph.nodes)
+    check_same_function(graph)
