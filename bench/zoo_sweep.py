@@ -292,6 +292,7 @@ def driver(argv: list[str]) -> None:
     sizes = [int(s) for s in _option(argv, "--res", "97,160").split(",")]
     timeout = int(_option(argv, "--timeout", "150"))
     only = _option(argv, "--only", "")
+    skip = _option(argv, "--skip-done", "")  # a log of an earlier run: its (spec, size) pairs are not run again
     names = only.split(",") if only else zoo_names()
     jobs = []
     for name in names:
@@ -299,9 +300,12 @@ def driver(argv: list[str]) -> None:
         default = graph.nodes[graph.input_node]["shape"][-1]
         own = [default] if graph.num_macs < 1e9 else []
         extra = sizes if default >= 64 else [default + 13, 2 * default - 1]  # CIFAR / MNIST nets: small odd sizes
-        for res in dict.fromkeys(own + extra):
-            jobs.append((graph.num_macs * (res / default) ** 2, name, res))
-    for _, name, res in sorted(jobs):
+        for rank, res in enumerate(dict.fromkeys(extra + own)):  # every spec at one new size first, cheapest first
+            jobs.append((rank, graph.num_macs * (res / default) ** 2, name, res))
+    done_before = {(r["name"], r["res"]) for r in map(json.loads, Path(skip).read_text().splitlines())} if skip else {}
+    for _, _, name, res in sorted(jobs):
+        if (name, res) in done_before:
+            continue
         try:
             done = subprocess.run([sys.executable, __file__, "one", name, str(res)], capture_output=True, text=True,
                                   timeout=timeout)
