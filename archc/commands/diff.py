@@ -125,7 +125,8 @@ def _shape(shape: tuple[int, ...] | None) -> str:
 
 
 def _value(value: Any) -> str:
-    return "-" if value is None else json.dumps(value) if isinstance(value, str) else str(value)
+    """A value as a spec writes it: strings quoted, booleans true / false (not Python's True)."""
+    return "-" if value is None else json.dumps(value) if isinstance(value, (str, bool)) else str(value)
 
 
 def _plural(count: int, word: str) -> str:

@@ -109,12 +109,16 @@ class Attention(OpSpec):
     summary = "multi-head self-attention over [N, D] tokens (torch.nn.MultiheadAttention's tensors)"
     examples = (Example((3, 4), {"heads": 2}),)
     traits = {"weighted", "fresh output"}
+    # torch's MultiheadAttention._reset_parameters: in_proj xavier_uniform, biases zero, out_proj a Linear's draw;
+    # declared, so that a seed draws them (the constructor draws from torch's global generator)
     tensors = (TensorDecl("in_proj_weight", ROLE, lambda a, x: (3 * _features(a, x), _features(a, x)),
-                          keras="EinsumDense.kernel"),
-               TensorDecl("in_proj_bias", BIAS, lambda a, x: (3 * _features(a, x),), keras="EinsumDense.bias"),
+                          keras="EinsumDense.kernel", init=lambda a: "xavier_uniform"),
+               TensorDecl("in_proj_bias", BIAS, lambda a, x: (3 * _features(a, x),), keras="EinsumDense.bias",
+                          init=lambda a: "zeros"),
                TensorDecl("out_proj.weight", ROLE, lambda a, x: (_features(a, x), _features(a, x)),
-                          keras="Dense.kernel"),
-               TensorDecl("out_proj.bias", BIAS, lambda a, x: (_features(a, x),), keras="Dense.bias"))
+                          keras="Dense.kernel", init=lambda a: "torch_default"),
+               TensorDecl("out_proj.bias", BIAS, lambda a, x: (_features(a, x),), keras="Dense.bias",
+                          init=lambda a: "zeros"))
     heads: PositiveCount
     dropout: Number = Field(0.0, ge=0, lt=1)
 

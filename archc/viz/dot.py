@@ -47,9 +47,14 @@ def node_lines(node: ViewNode) -> list[str]:
     return lines
 
 
+def _value_text(value: object) -> str:
+    """As a spec writes it: true / false, not Python's True."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def tooltip(node: ViewNode) -> str:
     lines = [node.id, f"op: {node.op}" if not node.is_group else f"group of {node.count} ops"]
-    lines += [f"{key}: {value}" for key, value in node.attrs.items()]
+    lines += [f"{key}: {_value_text(value)}" for key, value in node.attrs.items()]
     lines.append(f"output: {shape_text(node.shape)}")
     lines.append(f"params: {node.params:,}   MACs: {node.macs:,}")
     if node.inputs:

@@ -147,7 +147,21 @@ def op_text(op: str, attrs: Any) -> str:
         return f"{op} {k}×{k} /{s}" if isinstance(kernel, int) else f"{op} {k} /{s}"
     if op == "dropout":
         return f"dropout {getattr(attrs, 'p', '')}".rstrip()
+    if op in _TOKEN_TEXT:
+        return _TOKEN_TEXT[op](attrs)
     return op
+
+
+def _window_text(attrs: Any) -> str:
+    """``window_attention 7×7, shift 3, 3 heads``, and Swin V2's options where they are set."""
+    parts = [f"window_attention {attrs.window}×{attrs.window}", *([f"shift {attrs.shift}"] if attrs.shift else []),
+             f"{attrs.heads} heads", *(["cosine"] if attrs.cosine else []),
+             *(["mlp bias"] if attrs.position_bias == "mlp" else [])]
+    return ", ".join(parts)
+
+
+_TOKEN_TEXT = {"window_attention": _window_text, "attention": lambda attrs: f"attention, {attrs.heads} heads",
+               "patch_merging": lambda attrs: "patch_merging" + (", norm after" if attrs.norm == "after" else "")}
 
 
 def attrs_dict(attrs: Any) -> dict[str, Any]:

@@ -54,11 +54,13 @@ def save(model: Any, graph: Graph, path: str | Path, opset: int = OPSET) -> None
     was_training = model.training
     model.eval()
     try:
-        with warnings.catch_warnings(), _exportable_adaptive_pools(model):
+        with warnings.catch_warnings(), _exportable_adaptive_pools(model), _without_attention_fast_path():
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
             warnings.filterwarnings("ignore", message=".*Constant folding - Only steps=1.*")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=__name__)
+            # the image size is fixed by the spec (only the batch is dynamic), so sizes the ops read from their input
+            # are constants of the graph, as the tracer warns they will be (Swin's window padding, every export)
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"archc\.backends\.")
             names = output_names(graph)
             torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset,
                               input_names=[INPUT_NAME], output_names=names,
@@ -69,6 +71,21 @@ def save(model: Any, graph: Graph, path: str | Path, opset: int = OPSET) -> None
         raise BackendError(f"{graph.name_}: cannot be exported to ONNX (opset {opset}): {reason}") from None
     finally:
         model.train(was_training)
+
+
+@contextlib.contextmanager
+def _without_attention_fast_path() -> Any:
+    """nn.MultiheadAttention takes its fused kernel (``aten::_native_multi_head_attention``, which ONNX has no
+    operator for) in eval mode when no parameter needs a gradient, as in a folded (``--optimize``) model; while
+    exporting it computes the same with the plain ops instead."""
+    import torch
+
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
 
 
 def _explicit_adaptive_pool(pool: Any) -> Any:

@@ -203,10 +203,13 @@ def instantiate(description: Module, node: LoweringNode) -> nn.Module:
     if _accepts_device(description.cls):
         kwargs["device"] = node.device
     tensors = node.attrs.declared_tensors(list(node.input_shapes))
-    if any(ROLES[tensor.decl.role].drawn for tensor in tensors):
-        module = uninitialised(description.cls, *description.args, **kwargs)
-    else:
-        module = description.cls(*description.args, **kwargs)
+    # child layers a module makes itself (Swin's qkv, attention's out_proj) draw from torch's global generator, then
+    # get the declared values: with a seed, that draw leaves the global state as it was
+    with torch.random.fork_rng(devices=[], enabled=node.generator is not None):
+        if any(ROLES[tensor.decl.role].drawn for tensor in tensors):
+            module = uninitialised(description.cls, *description.args, **kwargs)
+        else:
+            module = description.cls(*description.args, **kwargs)
     initialise(module, node)
     return module
 

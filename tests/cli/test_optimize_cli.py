@@ -57,3 +57,33 @@ def test_compile_optimize_refuses_emit_source(tmp_path: Path, capsys):
                  str(tmp_path / "m.py")])
     assert code == 2 and "cannot carry --optimize" in capsys.readouterr().err
     assert not (tmp_path / "m.pt2").exists()
+
+
+VIT_SWIN = """
+archc: 1
+name: vit_and_swin
+input: {shape: [3, 16, 16]}
+network:
+  - {name: patch, conv: {out: 8, kernel: 2, stride: 2}}
+  - to_tokens
+  - {name: windows, window_attention: {heads: 2, window: 4, shift: 2}}
+  - {name: class_token, class_token: {init: {normal: {std: 1.0}}}}
+  - {name: attention, attention: {heads: 2}}
+  - {name: token, token: {}}
+  - {name: fc, linear: {out: 4}}
+"""
+
+
+def test_compile_optimize_exports_attention_to_onnx(tmp_path: Path, capsys):
+    # a folded model needs no gradients, so nn.MultiheadAttention took its fused kernel, which ONNX lacks:
+    # "cannot be exported to ONNX (opset 17): Exporting the operator 'aten::_native_multi_head_attention'"
+    spec = tmp_path / "vit_and_swin.yaml"
+    spec.write_text(VIT_SWIN)
+    x = np.random.default_rng(0).standard_normal((3, 3, 16, 16)).astype("float32")
+    expected = archc.load(str(spec), seed=0).eval()(torch.from_numpy(x)).detach().numpy()
+    path = tmp_path / "vit_and_swin.onnx"
+    assert main(["compile", str(spec), "--optimize", "-o", str(path)]) == 0
+    assert "TracerWarning" not in capsys.readouterr().err  # the windows' padding is a constant of the fixed size
+    session = onnxruntime.InferenceSession(str(path))
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], expected, rtol=1e-4, atol=1e-5)
+    assert torch.backends.mha.get_fastpath_enabled()  # restored after the export

@@ -111,3 +111,14 @@ def test_console_script_has_diff() -> None:
                             timeout=120)
     assert result.returncode == 0
     assert "--set-b" in result.stdout and "--exit-code" in result.stdout
+
+
+def test_swin_t_to_swin_v2_t_names_the_v2_options_as_a_spec_writes_them(capsys: pytest.CaptureFixture[str]) -> None:
+    small = ["--set", "depths=[2]", "--set", "heads=[3]", "--set", "resolution=64", "--set", "window=8"]
+    status, out, _ = run(capsys, "diff", "swin_t", "swin_v2_t", *small)
+    assert status == 0
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    # booleans as YAML writes them (was 'cosine False -> True'); the post-norm moves after the attention
+    assert ('~ features.1.0.attn window_attention cosine false -> true; position_bias "table" -> "mlp"; '
+            'input 0: features.1.0.norm1 -> features.0.2') in lines
+    assert "~ features.1.0.norm1 layernorm input 0: features.0.2 -> features.1.0.attn" in lines

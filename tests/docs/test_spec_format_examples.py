@@ -15,6 +15,7 @@ import archc
 from archc.cli import main
 from archc.ops.registry import OPS, load_builtin_ops
 from archc.spec.context import CONNECTIONS
+from archc.viz.view import op_text
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "spec-format.md"
 BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
@@ -59,6 +60,15 @@ def test_the_examples_show_what_they_say():
     assert se.nodes["se.fc1"]["shape"] == (16, 1, 1) and se.nodes["se_floor.fc1"]["shape"] == (21, 1, 1)
     expressions = archc.build_graph(specs["expressions"])
     assert expressions.nodes["squeeze"]["shape"][0] == 8 and "pool_32" in expressions
+    branches = archc.build_graph(specs["branches"])  # input: x, as the comments say
+    assert branches.nodes["mixed1.branch2"]["inputs"] == ["input"]
+    assert branches.nodes["mixed2.branch2"]["inputs"] == ["mixed1.cat"]
+    swin = archc.build_graph(specs["tiny_swin_v2"])
+    assert [swin.nodes[f"block{i}.attn"]["attrs"].shift for i in (0, 1)] == [0, 2]
+    assert swin.nodes["block1.norm1"]["inputs"] == ["block1.attn"] and swin.nodes["merge"]["shape"] == (16, 32)
+    assert swin.nodes["merge"]["attrs"].norm == "after" and swin.nodes["block0.attn"]["attrs"].cosine
+    assert op_text("window_attention", swin.nodes["block1.attn"]["attrs"]) == \
+        "window_attention 4×4, shift 2, 2 heads, cosine, mlp bias"
     defaults = archc.build_graph(specs["with_defaults"])
     assert defaults.nodes["conv1"]["attrs"].bias is False and defaults.nodes["conv2"]["attrs"].bias is True
     assert defaults.nodes["bn1"]["attrs"].eps == 1e-3

@@ -128,3 +128,26 @@ def test_text_helpers():
     graph = archc.build_graph("resnet18")
     assert op_text("maxpool", graph.nodes["maxpool"]["attrs"]) == "maxpool 3×3 /2"
     assert op_text("linear", graph.nodes["fc"]["attrs"]) == "linear 1000"
+
+
+def test_the_transformer_ops_show_their_options():
+    graph = archc.build_graph("swin_v2_t", depths=[2, 2], heads=[3, 6], resolution=64)
+    assert op_text("window_attention", graph.nodes["features.1.1.attn"]["attrs"]) == \
+        "window_attention 8×8, shift 4, 3 heads, cosine, mlp bias"
+    assert op_text("patch_merging", graph.nodes["features.2"]["attrs"]) == "patch_merging, norm after"
+    graph = archc.build_graph("swin_t", depths=[2, 2], heads=[3, 6], resolution=64)
+    assert op_text("window_attention", graph.nodes["features.1.0.attn"]["attrs"]) == "window_attention 7×7, 3 heads"
+    assert op_text("patch_merging", graph.nodes["features.2"]["attrs"]) == "patch_merging"
+    vit = archc.build_graph("vit_b_16", layers=1, resolution=32)
+    assert op_text("attention", vit.nodes["encoder.layers.encoder_layer_0.self_attention"]["attrs"]) == \
+        "attention, 12 heads"
+
+
+def test_tooltips_write_booleans_as_a_spec_does(tmp_path):
+    from archc.cli import main
+
+    out = tmp_path / "swin.dot"
+    assert main(["draw", "swin_v2_t", "--set", "depths=[2]", "--set", "heads=[3]", "--set", "resolution=64",
+                 "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "cosine: true" in text and "cosine: True" not in text
