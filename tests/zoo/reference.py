@@ -3,7 +3,9 @@
 A reference is built locally with random weights (``torchvision.models.get_model(name)``, ``timm.create_model``),
 never downloaded. Before outputs are compared every BatchNorm of the reference gets non-trivial, deterministic
 affine parameters and running statistics (``randomize_batchnorm``): a fresh BatchNorm in eval mode is nearly the
-identity and hides wiring mistakes; every LayerNorm gets random affine parameters too (``randomize_layernorm``).
+identity and hides wiring mistakes; every LayerNorm gets random affine parameters too (``randomize_layernorm``),
+every all-zero weight matrix random values (``randomize_zero_weights``: a zero-initialised head makes every output
+0).
 The reference's ``state_dict`` then loads into the archc model with ``strict=True`` and both must compute the same
 eval outputs (``TOLERANCE``, relative to the output's magnitude).
 
@@ -128,6 +130,20 @@ def randomize_layernorm(model: Any, seed: int = 0) -> Any:
     return model
 
 
+def randomize_zero_weights(model: Any, seed: int = 0) -> Any:
+    """Give every all-zero weight matrix / kernel of ``model`` random values (normal, std 0.02): a zero-initialised
+    head (torchvision's ViT ``heads.head``) makes every output 0, and outputs compared then agree whatever the rest
+    of the net computes."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() >= 2 and not parameter.any():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    return model
+
+
 def archc_torch(name: str, resolution: int | None = None, device: str = "cpu", **params: Any) -> Any:
     """The archc torch model of zoo spec ``name`` with uninitialised weights (built on the meta device, then moved):
     the weights come from the reference, so archc's own initialisation (seconds for VGG) is skipped."""
@@ -180,6 +196,7 @@ def check_outputs(name: str, build_reference: Callable[..., Any], resolution: in
 
     reference = randomize_batchnorm(build_reference(**params, **reference_size(name, resolution)), resolution)
     randomize_layernorm(reference)
+    randomize_zero_weights(reference)
     ours = archc_torch(name, resolution, **params)
     ours.load_state_dict(reference.state_dict(), strict=True)
     ours.eval()
