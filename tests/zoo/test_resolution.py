@@ -29,3 +29,13 @@ def test_resolution_is_a_param(name):
 def test_set_resolution_on_the_command_line(capsys):
     assert main(["summary", "resnet50", "--set", "resolution=160"]) == 0
     assert "[3, 160, 160]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("resolution", [97, 160])
+def test_inception_aux_head_refusal_says_how_to_go_smaller(resolution, capsys):
+    # torchvision's eval model runs at these sizes (its AuxLogits only in training); archc's graph holds the head,
+    # so the located refusal's source line tells the way out
+    assert main(["summary", "inception_v3", "--set", f"resolution={resolution}"]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit" in err and "--set aux_logits=false" in err and "Traceback" not in err
+    assert main(["summary", "inception_v3", "--set", f"resolution={resolution}", "--set", "aux_logits=false"]) == 0
