@@ -85,10 +85,10 @@ def zoo_rows() -> list[dict[str, object]]:
 
 
 def print_zoo(console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    console = console or _output_console()
     table = Table(title="archc zoo", title_justify="left")
     for column, justify in (("name", "left"), ("params", "right"), ("GMACs", "right"), ("description", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold" if column == "name" else "ellipsis")  # type: ignore
     for row in zoo_rows():
         if "error" in row:
             table.add_row(str(row["name"]), "error", "", str(row["error"]))
@@ -114,10 +114,10 @@ def op_rows() -> list[dict[str, object]]:
 
 
 def print_ops(console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    console = console or _output_console()
     table = Table(title="archc ops", title_justify="left")
     for column in ("op", "origin", "inputs", "tensors", "traits", "summary"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold" if column == "op" else "ellipsis")
     for row in op_rows():
         tensors = ", ".join(str(t).split(" (")[0] + ("*" if "buffer" in str(t) else "") for t in row["tensors"])  # type: ignore
         table.add_row(str(row["name"]), str(row["origin"]), str(row["inputs"]), tensors or "-",

@@ -17,7 +17,7 @@ class Gate(Connection):
     summary = "y = x · body(x) (the gate broadcasts over axes of size 1)"
     roles = frozenset({"mul"})
     body: list[Any] = Field(min_length=1)
-    input: str | None = None
+    input: str | None = Field(None, description="a name for the gate's input: from: reads it inside the body only")
 
     def expand(self, ctx: Context, x: Tensor) -> Tensor:
         with ctx.input_named(self.input, x):

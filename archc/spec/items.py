@@ -7,6 +7,7 @@ through the public :class:`archc.spec.context.Context`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,7 +227,7 @@ class Interpreter:
             return None  # name: "" on a body, block or connection adds no level, as on a repeat
         if name is not None and not NAME_RE.match(name):
             raise ItemError(f"invalid name {name!r}", position_of(item, "name"), join_path(path, "name"),
-                            "names are letters, digits, _ and -, separated by dots")
+                            _name_hint(name))
         return name
 
     def evaluate_keys(self, item: LMap, scope: Scope, position: Position | None, path: str) -> LMap:
@@ -355,7 +356,7 @@ class Interpreter:
         if label == NEXT_INDEX:
             label = self.names.next_index(scope.ns)
         if label and not NAME_RE.match(label):
-            raise ItemError(f"invalid name {label!r}", name_pos, name_path)
+            raise ItemError(f"invalid name {label!r}", name_pos, name_path, _name_hint(label))
         if label and label in labels:
             loop = f"as: {var}, " if var else "as: i, "
             raise ItemError(f"every iteration of this repeat is named '{label}'", name_pos, name_path,
@@ -494,3 +495,11 @@ def _kind_of(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     return {int: "integer", float: "number", str: "string", type(None): "null"}.get(type(value), "value")
+
+
+def _name_hint(name: str) -> str:
+    """How to write a name; for ``b$i``, that a variable inside a longer string is written ``${i}``."""
+    written = re.sub(r"\$([A-Za-z_]\w*)", r"${\1}", name)
+    if written != name:
+        return f"a variable inside a name is written in braces: {written}"
+    return "names are letters, digits, _ and -, separated by dots"

@@ -212,7 +212,8 @@ def type_mismatch(default: Any, value: Any) -> str | None:
     expected = _kind(default)
     if expected is None or value is None or _kind(value) in (expected, None):
         return None
-    shown = repr(default) if len(repr(default)) <= 40 else repr(default)[:37] + "..."
+    written = str(default).lower() if isinstance(default, bool) else repr(default)  # false, as YAML writes it
+    shown = written if len(written) <= 40 else written[:37] + "..."
     got = str(value).lower() if isinstance(value, bool) else f"{_kind(value)} {value!r}"
     return f"expected {expected} like the default {shown}, got {got}"
 

@@ -327,13 +327,26 @@ def _diagnostic(error: dict[str, Any], where: _Field, tree: Any, base_path: str,
         known = field_names(where.parent)
         hint = did_you_mean(str(key), known) if known else None
         if hint is None and known:
-            hint = f"known keys: {', '.join(known)}"
+            hint = f"known keys: {', '.join(known)}" + _owners(str(key), where.parent)
         return Diagnostic(f"unknown key '{key}'", position, path, hint)
     for part in loc:
         path = join_path(path, part)
     position, _ = locate(tree, loc, fallback)
     message, hint = _message(error, where)
     return Diagnostic(message, position, path, hint)
+
+
+def _owners(key: str, model: Any) -> str:
+    """``; 'cosine' is an option of window_attention`` when another op takes the key (an option on the wrong op)."""
+    from archc.ops.registry import OPS, OpSpec
+
+    if not (isinstance(model, type) and issubclass(model, OpSpec)):
+        return ""
+    owners = sorted(name for name, op in OPS.items() if op is not model and key in op.model_fields)
+    if not owners:
+        return ""
+    shown = ", ".join(owners[:3]) + (", ..." if len(owners) > 3 else "")
+    return f"; '{key}' is an option of {shown}"
 
 
 def _follow(tree: Any, loc: tuple[Any, ...]) -> Any:

@@ -369,8 +369,12 @@ def _fit(prepared: Any, keras: Any, strategy: Any, on_gpu: bool, bf16: bool, log
         "GPU" if on_gpu else "CPU")
     log(f"training {prepared.info.spec.name} with keras ({keras.backend.backend()}) on {device}"
         + (" with bf16 mixed precision" if bf16 else ""))
-    log(f"data {prepared.dataset.name}: {len(prepared.dataset.train)} train / {len(prepared.dataset.test)} test, "
-        f"input {list(prepared.info.input_shape)}: {prepared.adaptation.describe()}")
+    dataset = prepared.dataset  # the same setup lines as the torch loop's
+    log(f"data {dataset.name}: {len(dataset.train)} train / {len(dataset.test)} test images of "
+        f"{list(dataset.shape)}, {dataset.num_classes} classes; input {list(prepared.info.input_shape)}: "
+        f"{prepared.adaptation.describe()}")
+    log(f"{cfg.optimizer} lr {cfg.base_lr:g}, {cfg.schedule} schedule, batch {cfg.batch_size}, {steps} steps/epoch, "
+        f"{cfg.epochs} epochs")
     if prepared.run is not None:
         log(f"run folder {prepared.run.path}")
     if first_epoch >= cfg.epochs:

@@ -117,6 +117,8 @@ def test_summary_written_to_a_pipe_keeps_whole_node_names(capsys, monkeypatch):
     assert status == 0
     row = next(line for line in out.splitlines() if "features.1.0.stochastic_depth " in line)
     assert "drop_path" in row and "[3136, 96]" in row and "…" not in out
+    status, out, _ = run(capsys, "list", "--ops")  # 'window_atte…' and 'patch_mergi…' in 80 columns
+    assert status == 0 and "│ window_attention │" in out and "│ patch_merging " in out
 
 
 def test_summary_json_and_set(capsys):

@@ -221,15 +221,16 @@ def test_parse_override_refuses_what_is_not_yaml(text):
     assert info.value.diagnostics[0].position.file == "<--set>"
 
 
-@pytest.mark.parametrize(("override", "expected"), [
-    ("layers=abc", "expected a list like the default [2, 2, 2, 2], got a string 'abc'"),
-    ("num_classes=[1]", "expected a number like the default 1000, got a list [1]"),
-    ("num_classes=true", "expected a number like the default 1000, got true"),
-    ("attention=[se]", "expected a string like the default 'none', got a list ['se']"),
+@pytest.mark.parametrize(("spec", "override", "expected"), [
+    ("resnet18", "layers=abc", "expected a list like the default [2, 2, 2, 2], got a string 'abc'"),
+    ("resnet18", "num_classes=[1]", "expected a number like the default 1000, got a list [1]"),
+    ("resnet18", "num_classes=true", "expected a number like the default 1000, got true"),
+    ("resnet18", "attention=[se]", "expected a string like the default 'none', got a list ['se']"),
+    ("swin_t", "v2=maybe", "expected true or false like the default false, got a string 'maybe'"),  # not 'False'
 ])
-def test_set_contradicting_the_default_type_is_an_error(override, expected):
+def test_set_contradicting_the_default_type_is_an_error(spec, override, expected):
     with pytest.raises(SpecError) as info:
-        archc.parse("resnet18", [override])
+        archc.parse(spec, [override])
     assert info.value.diagnostics[0].message == expected
     assert info.value.diagnostics[0].path == f"params.{override.split('=')[0]}"
 

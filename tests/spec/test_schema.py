@@ -118,7 +118,7 @@ def test_the_swin_v2_options_and_the_template_input_are_described_and_checked():
     assert problems(SWIN_V2) == []
     defs = SCHEMA["$defs"]
     for model, field in [("WindowAttention", "cosine"), ("WindowAttention", "position_bias"), ("PatchMerging", "norm"),
-                         ("BlockSpec", "input")]:
+                         ("BlockSpec", "input"), ("archc__connections__gate__Gate", "input")]:
         assert defs[model]["properties"][field]["description"], (model, field)
     mistakes = {"position_bias": "mpl", "cosine": "yes", "cosin": True}
     for key, value in mistakes.items():

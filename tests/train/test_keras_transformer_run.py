@@ -51,6 +51,7 @@ def test_a_keras_transformer_run_exports_as_keras_and_onnx(tmp_path: Path):
                     log_level="2")  # archc's own default: warnings hidden, errors shown
     # TensorFlow logged an error line per run when its oneDNN transposed the uint8 batches
     assert "oneDNN" not in trained.stderr and not chatter(trained.stderr), trained.stderr
+    assert "sgd lr 0.1, cosine schedule, batch 64, 2 steps/epoch, 1 epochs" in trained.stdout  # as torch's run says
     (run_dir,) = (tmp_path / "runs").iterdir()
     converted = archc("weights", "convert", "--from", str(run_dir / "checkpoints" / "best.keras"), "--spec",
                       str(SPECS / "tiny_transformer.yaml"), "-o", str(tmp_path / "best.pt"))
