@@ -117,12 +117,13 @@ def check_torch(name, res, graph, channels):
 def bn_model(name, res, channels):
     """The eval model with random BatchNorm statistics of a batch of the net's own input channels."""
     import torch
-    from zoo.reference import randomize_layernorm
+    from zoo.reference import randomize_layernorm, randomize_zero_weights
 
     import archc
 
     model = archc.load(name, resolution=res, seed=0)
     randomize_layernorm(model)
+    randomize_zero_weights(model)  # ViT's head starts at zero: every output would be 0
     generator = torch.Generator().manual_seed(0)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     with torch.no_grad():
