@@ -50,6 +50,7 @@ def compare_backends(graph: Any, batch: int = 2, seed: int = 0) -> dict[str, flo
     scale and torch's float32 rounding error."""
     import numpy as np
     import torch
+    from zoo.reference import randomize_zero_weights
 
     from archc.api import backend_module
     from archc.transfer import read_state, torch_only_suffixes, transfer_weights
@@ -57,6 +58,7 @@ def compare_backends(graph: Any, batch: int = 2, seed: int = 0) -> dict[str, flo
     x = torch.randn(batch, *graph.nodes[graph.input_node]["shape"], generator=torch.Generator().manual_seed(seed))
     torch_model = backend_module("torch").build_model(graph, seed=seed)
     calibrate_bn(torch_model, torch.randn(2, *x.shape[1:], generator=torch.Generator().manual_seed(seed + 1)), seed)
+    randomize_zero_weights(torch_model, seed)  # a zero-initialised head (ViT's) would make every output 0
     keras_model = backend_module("keras").build_model(graph, seed=seed + 1)
     transfer_weights(torch_model, keras_model)
 
