@@ -9,6 +9,7 @@ Measured on an H200 (issue 14): ResNet-50 training 4,722 img/s channels-last vs 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -43,12 +44,17 @@ def resolve_speed(cfg: TrainConfig, device: torch.device) -> Speed:
                  fused_optimizer=_auto(cfg.fused_optimizer, cuda))
 
 
-def memory_efficient_model(model: torch.nn.Module) -> torch.nn.Module:
-    """``--memory-efficient``: the archc GraphModule with its BN -> ReLU -> conv chains recomputed in backward."""
-    from archc.backends.torch.memory import memory_efficient
+def memory_efficient_model(model: torch.nn.Module, log: Any = None) -> torch.nn.Module:
+    """``--memory-efficient``: the archc GraphModule with its BN -> ReLU -> conv chains recomputed in backward;
+    ``log`` hears when the network has no such chain (the flag then changes nothing)."""
+    from archc.backends.torch.memory import bn_relu_conv, memory_efficient
 
     if not isinstance(model, torch.fx.GraphModule):
         from archc.train.errors import TrainError
 
         raise TrainError("--memory-efficient rewrites the model archc builds (a torch.fx.GraphModule)")
-    return memory_efficient(model)
+    model = memory_efficient(model)
+    if log is not None and not any(node.target is bn_relu_conv for node in model.graph.nodes):
+        log("--memory-efficient: this network has no BatchNorm -> ReLU -> conv chain to recompute; "
+            "it trains as without the flag")
+    return model

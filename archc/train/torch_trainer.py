@@ -107,7 +107,7 @@ class TorchTrainer:
         seed_everything(cfg.seed)
         model = self.info.build(cfg.seed)
         if cfg.memory_efficient:
-            model = memory_efficient_model(model)
+            model = memory_efficient_model(model, self.log)
         if cfg.sync_bn and env.distributed and self.device.type != "cuda":
             raise TrainError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on the CPU)")
         if cfg.sync_bn and env.distributed:

@@ -65,3 +65,13 @@ def test_memory_efficient_run_equals_the_default_run(tmp_path: Path):
     assert list(ours_weights) == list(default_weights)
     for key, value in default_weights.items():
         torch.testing.assert_close(ours_weights[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_memory_efficient_says_when_it_changes_nothing(tmp_path: Path, capsys):
+    common = ["--data", "fashion-mnist", "--subset", "64", "--test-subset", "32", "--epochs", "1", "--batch-size",
+              "32", "--device", "cpu", "--threads", "1", "--no-progress", "--memory-efficient"]
+    no_batchnorm = str(SPECS / "tiny_cnn.yaml")
+    assert main(["train", no_batchnorm, *common, "--out", str(tmp_path / "a")]) == 0
+    assert "no BatchNorm -> ReLU -> conv chain to recompute" in capsys.readouterr().out
+    assert main(["train", SMALL, *common, "--out", str(tmp_path / "b")]) == 0
+    assert "no BatchNorm -> ReLU -> conv chain" not in capsys.readouterr().out
