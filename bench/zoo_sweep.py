@@ -191,15 +191,12 @@ def check_memory_efficient(name, res, graph, channels):
 
 def check_emit(name, res, graph, channels):
     import torch
+    from zoo.reference import emitted_class
 
     import archc
-    from archc.backends.torch import emit_source
-    from archc.backends.torch.build import class_name
 
     model = archc.load(name, resolution=res, seed=0).eval()
-    namespace = {"__name__": "emitted"}
-    exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
-    emitted = namespace[class_name(graph.name_)]().eval()
+    emitted = emitted_class(graph)().eval()
     emitted.load_state_dict(model.state_dict(), strict=True)
     x = seeded_input(channels, res)
     with torch.no_grad():

@@ -24,10 +24,11 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
+from zoo.reference import emitted_class  # noqa: E402
+
 import archc  # noqa: E402
 from archc.backends.torch import LOWERINGS as TORCH_LOWERINGS  # noqa: E402
-from archc.backends.torch import build_model, emit_source  # noqa: E402
-from archc.backends.torch.build import class_name  # noqa: E402
+from archc.backends.torch import build_model  # noqa: E402
 from archc.ops.registry import OPS, ROLES, TRAITS  # noqa: E402
 from archc.transfer import read_state, torch_only_suffixes, transfer_weights  # noqa: E402
 
@@ -129,9 +130,7 @@ def _check_keras_refuses(op, graph) -> None:
 
 
 def _check_emitted_source(graph, model, x, expected) -> None:
-    namespace: dict = {"__name__": "emitted"}
-    exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
-    emitted = namespace[class_name(graph.name_)]().eval()
+    emitted = emitted_class(graph)().eval()
     emitted.load_state_dict(model.state_dict(), strict=True)
     assert list(emitted.state_dict()) == list(model.state_dict())
     # the same constructor arguments: every module prints the same (repr lists ceil_mode, count_include_pad, ...)

@@ -158,11 +158,9 @@ def _read_keras(graph: Any, path: Path) -> dict[str, Any]:
     from archc.transfer import read_state
 
     if path.name.endswith(".keras"):
-        from archc.backends.keras.quiet import import_tensorflow
+        from archc.backends.keras.quiet import import_keras
 
-        import_tensorflow()  # without TensorFlow's start-up INFO lines
-        import keras
-
+        keras = import_keras()
         try:
             return read_state(keras.saving.load_model(path, compile=False, safe_mode=True))
         except (ValueError, OSError) as exc:

@@ -34,16 +34,14 @@ SUFFIX = ".keras"
 
 
 def _imports() -> tuple[Any, Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "torch" in sys.modules and "tensorflow" not in sys.modules:
         # Triton's LLVM loaded after TensorFlow's segfaults (torch imports triton lazily, e.g. in Adam's __init__);
         # loaded before it, both work. Matters where torch and Keras share a process (tests, weight transfer).
         with contextlib.suppress(ImportError):
             import triton  # noqa: F401
-    from archc.backends.keras.quiet import import_tensorflow
+    from archc.backends.keras.quiet import import_keras
 
-    import_tensorflow()  # without TensorFlow's start-up INFO lines
-    import keras
+    keras = import_keras()  # TensorFlow first, without its start-up INFO lines
     import tensorflow as tf
 
     return keras, tf

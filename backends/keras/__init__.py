@@ -25,19 +25,24 @@ BUILTIN_LOWERINGS = ("activation", "block", "channel", "conv", "merge", "norm", 
 _LAZY = {"KerasBuilder": "build", "build_model": "build"}
 
 
+def _submodule(name: str) -> Any:
+    """A module of this package that imports keras; every way into keras passes here, so TensorFlow is imported
+    first without its start-up INFO lines."""
+    import_tensorflow()
+    return import_module(f"archc.backends.keras.{name}")
+
+
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import_tensorflow()  # every way into keras passes here or below: without TensorFlow's start-up INFO lines
-    value = getattr(import_module(f"archc.backends.keras.{_LAZY[name]}"), name)
+    value = getattr(_submodule(_LAZY[name]), name)
     globals()[name] = value
     return value
 
 
 def _load_lowerings() -> None:
-    import_tensorflow()
     for module in BUILTIN_LOWERINGS:
-        import_module(f"archc.backends.keras.ops.{module}")
+        _submodule(f"ops.{module}")
     OPS.load()  # plugins register their Keras lowerings as they load
 
 
@@ -49,20 +54,12 @@ __all__ = ["DEFAULT_SUFFIX", "LOWERINGS", "KerasBuilder", "apply_passes", "build
 
 def optimize(model: Any) -> Any:
     """An inference copy with BatchNormalization folded: see ``archc.backends.keras.fold.optimize``."""
-    import_tensorflow()
-    from archc.backends.keras.fold import optimize as fold
-
-    return fold(model)
+    return _submodule("fold").optimize(model)
 
 
 def apply_passes(model: Any, memory_efficient: bool = False, optimize: bool = False) -> Any:
     """The passes ``archc.load`` applies on request; memory_efficient is torch's only (refused by archc.load)."""
-    if optimize:
-        import_tensorflow()
-        from archc.backends.keras.fold import optimize as fold
-
-        model = fold(model)
-    return model
+    return _submodule("fold").optimize(model) if optimize else model
 
 
 def save(model: Any, graph: Graph, path: str | Path) -> None:

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import tempfile
+from typing import Any
 
 #: absl's INFO lines (``I0000 00:00:... file.cc:123] ...``) and its notice that logging is not initialised yet
 NOISE = re.compile(r"^(I\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] "
@@ -45,3 +46,11 @@ def import_tensorflow() -> None:
     if kept:
         sys.stderr.write("".join(kept))
         sys.stderr.flush()
+
+
+def import_keras() -> Any:
+    """The ``keras`` module, TensorFlow imported first by :func:`import_tensorflow`."""
+    import_tensorflow()
+    import keras
+
+    return keras

@@ -28,6 +28,13 @@ def errors(network: str, blocks: str = "", params: str = "{}", shape: str = "[4,
     return info.value.diagnostics
 
 
+def spec_error(text: str) -> str:
+    """The located errors a whole spec's text gives, parsing and building it."""
+    with pytest.raises(SpecError) as caught:
+        archc.build_graph(archc.parse(text))
+    return str(caught.value)
+
+
 def nodes(graph: archc.Graph) -> list[tuple[str, str]]:
     return [(name, data["op"]) for name, data in graph.op_nodes()]
 
@@ -482,12 +489,10 @@ def test_template_input_names_each_use_of_its_input():
 
 
 def test_template_input_is_a_checked_name():
-    with pytest.raises(archc.SpecError) as caught:
-        archc.parse(TEMPLATE_INPUT.replace("input: x", "input: 3x"))
-    assert "blocks.two_paths.input: '3x' is not a valid name" in str(caught.value)
-    with pytest.raises(archc.SpecError) as caught:
-        archc.build_graph(archc.parse(TEMPLATE_INPUT.replace("from: x}", "from: y}")))
-    assert "blocks.two_paths.body[1].from: unknown node 'y'" in str(caught.value)
+    assert "blocks.two_paths.input: '3x' is not a valid name" in spec_error(TEMPLATE_INPUT.replace("input: x",
+                                                                                                  "input: 3x"))
+    assert "blocks.two_paths.body[1].from: unknown node 'y'" in spec_error(TEMPLATE_INPUT.replace("from: x}",
+                                                                                                 "from: y}"))
 
 
 def test_template_input_name_is_seen_only_inside_its_body():
@@ -516,9 +521,8 @@ network:
     graph = archc.build_graph(archc.parse(spec))
     assert graph.nodes["blk.inner_sum"]["inputs"] == ["blk.a", "blk.pre"]
     assert graph.nodes["blk.outer_sum"]["inputs"] == ["blk.inner_sum", "stem"]
-    with pytest.raises(archc.SpecError) as caught:
-        archc.build_graph(archc.parse(spec + "  - {name: head, conv: {out: 4, kernel: 1}, from: blk.x}\n"))
-    assert "network[2].from: unknown node 'blk.x'" in str(caught.value)
+    head = "  - {name: head, conv: {out: 4, kernel: 1}, from: blk.x}\n"
+    assert "network[2].from: unknown node 'blk.x'" in spec_error(spec + head)
 
 
 def test_gate_input_name_is_seen_only_inside_its_body():
@@ -535,10 +539,9 @@ network:
         - {name: sigmoid, sigmoid: {}}
   - {name: head, conv: {out: 4, kernel: 1}, from: x}
 """
-    with pytest.raises(archc.SpecError) as caught:
-        archc.build_graph(archc.parse(spec))
-    assert str(caught.value).count("error:") == 1
+    message = spec_error(spec)
+    assert message.count("error:") == 1
     assert ("11:51: error: network[2].from: unknown node 'x' (hint: 'x' is the input name of the gate at line 6, "
-            "which from: sees only inside its body)") in str(caught.value)
+            "which from: sees only inside its body)") in message
     graph = archc.build_graph(archc.parse(spec.replace("from: x}\n", "from: stem}\n")))
     assert graph.nodes["mean"]["inputs"] == ["stem"]

@@ -211,23 +211,37 @@ def check_outputs(name: str, build_reference: Callable[..., Any], resolution: in
 
 
 
-def check_emitted_source(name: str, resolution: int, **params: Any) -> None:
-    """The ``--emit-source`` file of a spec, executed, computes exactly what the GraphModule computes (the file is
-    archc's own generated code, never the spec's)."""
-    import torch
+def emitted_class(graph: archc.Graph) -> Any:
+    """The nn.Module class of ``graph``'s ``--emit-source`` file, imported from that file as a user imports it
+    (archc's own generated code, never the spec's: a spec never runs code)."""
+    import importlib.util
+    import tempfile
+    from pathlib import Path
 
     from archc.backends.torch import emit_source
     from archc.backends.torch.build import class_name
 
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "emitted.py"
+        path.write_text(emit_source(graph))
+        spec = importlib.util.spec_from_file_location("emitted", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return getattr(module, class_name(graph.name_))
+
+
+def check_emitted_source(name: str, resolution: int, **params: Any) -> None:
+    """The ``--emit-source`` file of a spec computes exactly what the GraphModule computes."""
+    import torch
+
     graph = archc.build_graph(name, resolution=resolution, **params)
     model = archc.load(name, resolution=resolution, seed=0, **params).eval()
-    namespace: dict[str, Any] = {"__name__": "emitted"}
-    exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
-    emitted = namespace[class_name(graph.name_)]().eval()
+    emitted = emitted_class(graph)().eval()
     emitted.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, resolution, resolution)
     with torch.no_grad():
         assert torch.equal(emitted(x), model(x))
+
 
 def check_initialisation(name: str, build_reference: Callable[..., Any], seed: int = 0, **params: Any) -> None:
     """archc's default initialisation draws every tensor as the reference does: equal where the reference sets a

@@ -29,9 +29,10 @@ SHAPES = [(8, 16, 16), (16, 8, 8), (10,)]
 
 
 def test_spec_outputs_in_torch_source_pt2_and_onnx(tmp_path):
+    from zoo.reference import emitted_class
+
     from archc.backends import onnx as onnx_backend
-    from archc.backends.torch import emit_source, save
-    from archc.backends.torch.build import class_name
+    from archc.backends.torch import save
 
     graph = archc.build_graph(SPEC)
     assert graph.outputs == ["stage1.relu", "stage2.relu", "head"]
@@ -40,9 +41,7 @@ def test_spec_outputs_in_torch_source_pt2_and_onnx(tmp_path):
     with torch.no_grad():
         expected = model(x)
     assert isinstance(expected, list) and [tuple(t.shape[1:]) for t in expected] == SHAPES
-    namespace: dict = {"__name__": "emitted"}
-    exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
-    emitted = namespace[class_name(graph.name_)]().eval()
+    emitted = emitted_class(graph)().eval()
     emitted.load_state_dict(model.state_dict())
     with torch.no_grad():
         assert all(torch.equal(a, b) for a, b in zip(emitted(x), expected))

@@ -27,8 +27,7 @@ def test_drop_path_drops_whole_samples_in_training_and_nothing_in_eval(shape):
 
 def test_layer_scale_is_a_bare_parameter_named_as_torchvision_cnblock(tmp_path):
     """torchvision's CNBlock keeps layer_scale ([C, 1, 1]) on the block itself: features.1.0.layer_scale."""
-    from archc.backends.torch import emit_source
-    from archc.backends.torch.build import class_name
+    from zoo.reference import emitted_class
 
     spec = {"archc": 1, "name": "cn", "input": {"shape": [4, 5, 5]}, "network": [
         {"name": "features.1.0", "body": [
@@ -47,9 +46,7 @@ def test_layer_scale_is_a_bare_parameter_named_as_torchvision_cnblock(tmp_path):
     conv = model.get_submodule("features.1.0.block.0")
     with torch.no_grad():
         assert torch.equal(model(x), gamma * conv(x))
-        namespace: dict = {"__name__": "emitted"}
-        exec(compile(emit_source(graph), "<emitted>", "exec"), namespace)
-        emitted = namespace[class_name(graph.name_)]().eval()
+        emitted = emitted_class(graph)().eval()
         emitted.load_state_dict(model.state_dict(), strict=True)
         assert list(emitted.state_dict()) == list(model.state_dict())
         assert torch.equal(emitted(x), model(x))

@@ -9,10 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from torch_backend_helpers import EVERY_OP, run_without_archc  # noqa: E402
+from zoo.reference import emitted_class  # noqa: E402
 
 import archc  # noqa: E402
 from archc.backends.torch import build_model, emit_source  # noqa: E402
-from archc.backends.torch.build import class_name  # noqa: E402
 from archc.cli import main  # noqa: E402
 
 #: names that collide with what generated code uses (F, torch, nn, self, x), with each other once made identifiers
@@ -48,19 +48,12 @@ CASES = {
 }
 
 
-def _emitted_class(graph: archc.Graph) -> type[torch.nn.Module]:
-    source = emit_source(graph)
-    namespace: dict = {"__name__": "emitted"}
-    exec(compile(source, f"<{graph.name_}>", "exec"), namespace)
-    return namespace[class_name(graph.name_)]
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_round_trip(case):
     spec, params, shape = CASES[case]
     graph = archc.build_graph(spec, **params)
     ours = build_model(graph, seed=0).eval()
-    emitted = _emitted_class(graph)().eval()
+    emitted = emitted_class(graph)().eval()
     assert list(emitted.state_dict()) == list(ours.state_dict())
     emitted.load_state_dict(ours.state_dict(), strict=True)
     x = torch.randn(2, *(shape or graph.nodes[graph.input_node]["shape"]))
@@ -83,7 +76,7 @@ def test_source_imports_torch_only_and_reads_like_torchvision():
 def test_emitted_initialisation_follows_the_spec():
     graph = archc.build_graph("resnet18", zero_init_residual=True, **CASES["resnet18"][1])
     torch.manual_seed(0)
-    emitted = _emitted_class(graph)()
+    emitted = emitted_class(graph)()
     assert not emitted.layer1["0"].bn2.weight.any()
     weight = emitted.layer2["0"].conv1.weight  # kaiming normal, fan_out = 32 * 9
     assert weight.std().item() == pytest.approx((2 / (32 * 9)) ** 0.5, rel=0.05)
@@ -91,7 +84,7 @@ def test_emitted_initialisation_follows_the_spec():
 
 def test_source_draws_the_vits_bare_parameters_and_biases_as_its_spec():
     """pos_embedding normal(std=0.02) on a bare parameter, MLP biases normal(std=1e-6), a zero head."""
-    emitted = _emitted_class(archc.build_graph("vit_b_16", **CASES["vit"][1]))()
+    emitted = emitted_class(archc.build_graph("vit_b_16", **CASES["vit"][1]))()
     assert emitted.encoder.pos_embedding.std().item() == pytest.approx(0.02, rel=0.1)  # 17 x 64 draws
     bias = emitted.encoder.layers.encoder_layer_0.mlp["0"].bias
     assert 0 < bias.abs().max().item() < 1e-5
@@ -126,7 +119,7 @@ def test_cli_compile_densenet121_end_to_end(tmp_path, capsys):
     program = torch.export.load(model_path)
     graph = archc.build_graph("densenet121")
     reference = build_model(graph, seed=0).eval()  # the CLI's default seed
-    emitted = _emitted_class(graph)().eval()
+    emitted = emitted_class(graph)().eval()
     emitted.load_state_dict(reference.state_dict())
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
